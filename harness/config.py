@@ -1,0 +1,51 @@
+"""Where the harness reads data and keeps its built stores.
+
+``HARNESS_DATA``: the folder of real input data (the project's ``../shared/data`` in CI).
+``HARNESS_HOME``: where built stores live (default ``~/.cache/nas-harness``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import DataMissingError
+
+DATA_ENV = "HARNESS_DATA"
+HOME_ENV = "HARNESS_HOME"
+
+
+def harness_home() -> Path:
+    """The folder of built stores; created on first use."""
+    home = Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "nas-harness").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def data_root(required: bool = False) -> Path | None:
+    """The ``HARNESS_DATA`` folder, or None when unset (an error when ``required``)."""
+    value = os.environ.get(DATA_ENV)
+    if not value:
+        if required:
+            raise DataMissingError(
+                f"{DATA_ENV} is not set",
+                f"point it at the folder of real data, e.g. export {DATA_ENV}=../shared/data",
+            )
+        return None
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise DataMissingError(
+            f"{DATA_ENV}={value} is not a directory", f"set {DATA_ENV} to the folder that holds nb201/, images/, ..."
+        )
+    return root
+
+
+def data_file(relative: str, what: str) -> Path:
+    """A file under ``HARNESS_DATA``; a one-line error naming it and how to get it when absent."""
+    root = data_root(required=True)
+    path = root / relative
+    if not path.exists():
+        raise DataMissingError(
+            f"{what} not found at {path}", f"put {relative} under {DATA_ENV} (see PROVENANCE.md for its source)"
+        )
+    return path
