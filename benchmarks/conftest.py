@@ -1,0 +1,50 @@
+"""Benchmarks report ratios against a baseline measured in the same run.
+
+A benchmark test calls ``record(group, role, benchmark)`` after running ``benchmark(...)``, with
+role ``"baseline"`` or ``"ours"``. At the end of the session each group's ratio (baseline median
+over ours median: > 1 means ours is faster) is printed and written to
+``results/benchmarks/<group>.json`` with the medians and any extra figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import pytest
+
+_RESULTS: dict[str, dict] = {}
+
+
+def record(group: str, role: str, benchmark, **extra) -> None:
+    stats = benchmark.stats.stats
+    entry = _RESULTS.setdefault(group, {})
+    entry[role] = {"median_s": stats.median, "mean_s": stats.mean, "min_s": stats.min, "rounds": stats.rounds}
+    entry.setdefault("extra", {}).update(extra)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _RESULTS:
+        return
+    out = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
+    out.mkdir(parents=True, exist_ok=True)
+    terminalreporter.section("ratios against baselines measured in this run")
+    for group, entry in sorted(_RESULTS.items()):
+        if "baseline" in entry and "ours" in entry:
+            entry["ratio_baseline_over_ours"] = entry["baseline"]["median_s"] / entry["ours"]["median_s"]
+            terminalreporter.write_line(
+                f"{group}: baseline {entry['baseline']['median_s'] * 1e3:.2f} ms, ours "
+                f"{entry['ours']['median_s'] * 1e3:.2f} ms, ratio {entry['ratio_baseline_over_ours']:.1f}x "
+                + " ".join(f"{k}={v}" for k, v in entry.get("extra", {}).items()))
+        entry["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                            "python": platform.python_version()}
+        (out / f"{group}.json").write_text(json.dumps(entry, indent=1, sort_keys=True))
+
+
+@pytest.fixture(scope="session")
+def bench_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("bench_home")
+    os.environ["HARNESS_HOME"] = str(home)
+    return home
