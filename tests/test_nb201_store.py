@@ -110,7 +110,7 @@ def test_nats_tar_archive_equals_the_folder(tmp_path, nats_fixture_dir, nats_onl
 
 def test_nb201_pth_importer_on_a_real_format_miniature(tmp_path, nats_fixture_dir, nats_only):
     """NAS-Bench-201 v1 .pth layout: meta_archs + arch2infos{i: {less: 12-epoch, full: 200-epoch}}."""
-    torch = pytest.importorskip("torch")
+    import torch
     with bz2.open(nats_fixture_dir / "meta.pickle.pbz2", "rb") as handle:
         meta = pickle.load(handle)
     arch2infos = {}

@@ -1,0 +1,120 @@
+"""The command line: outputs, and one-line errors with exit code 2 for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+
+BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_query_by_index_prints_json(capsys, nb201):
+    code, out, _ = run(capsys, "data", "query", "nb201", "--index", "6111", "--dataset", "cifar10",
+                       "--split", "ori-test", "--epochs", "200")
+    assert code == 0
+    record = json.loads(out)
+    assert record["index"] == 6111 and record["seed"] == "mean" and round(record["value"], 2) == 94.37
+
+
+def test_query_by_arch_all_seeds_and_out(capsys, nb201, tmp_path):
+    code, out, _ = run(capsys, "data", "query", "nb201", "--arch", BEST_C10, "--dataset", "cifar10-valid",
+                       "--split", "x-valid", "--epochs", "200", "--seed", "all", "--out", str(tmp_path))
+    assert code == 0
+    record = json.loads(out)
+    assert record["index"] == 6111
+    assert record["values"]["111"] is None and record["values"]["777"] > 90
+    table = pd.read_csv(tmp_path / "query.csv")
+    assert table["index"].tolist() == [6111]
+    assert (tmp_path / "query.md").read_text().startswith("## NB201 query")
+
+
+def test_query_static_metric(capsys, nb201):
+    code, out, _ = run(capsys, "data", "query", "nb201", "--index", "0", "1", "--dataset", "cifar100",
+                       "--metric", "params")
+    assert code == 0
+    records = json.loads(out)
+    assert [r["value"] for r in records] == [0.135156, 0.808276]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["data", "query", "nb201", "--index", "0", "--dataset", "cifar10", "--split", "x-valid", "--epochs", "200"],
+     "dataset cifar10 has no split 'x-valid'"),
+    (["data", "query", "nb201", "--index", "99999", "--dataset", "cifar10", "--split", "ori-test", "--epochs", "200"],
+     "index 99999 is out of range"),
+    (["data", "query", "nb201", "--arch", "|nor_conv_3x3~0|", "--dataset", "cifar10", "--split", "ori-test",
+      "--epochs", "200"], "nor_conv_3x3"),
+    (["data", "query", "nb201", "--index", "0", "--dataset", "cifar10", "--split", "ori-test", "--epochs", "50"],
+     "no 50-epoch run"),
+    (["data", "query", "nb201", "--index", "0", "--dataset", "cifar10", "--split", "ori-test", "--epochs", "200",
+      "--seed", "42"], "no seed 42"),
+    (["data", "query", "nb201", "--dataset", "cifar10"], "one of the arguments --arch --index is required"),
+    (["data", "import", "nb201", "--from", "/nonexistent/file.pth"], "does not exist"),
+    (["data", "frobnicate"], "invalid choice"),
+    (["model", "summary", "--arch", "|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|"], "bogus"),
+    (["model", "summary", "--arch", BEST_C10, "--dataset", "mnist"], "mnist"),
+])
+def test_bad_input_gives_one_line_and_exit_2(capsys, nb201, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = [line for line in err.splitlines() if not line.startswith(("INFO", "WARNING", "DEBUG"))]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("nas-harness: error:") and message in lines[0]
+    assert "Traceback" not in err
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    env = dict(os.environ, HARNESS_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "data", "query", "nb201", "--index", "0",
+                           "--dataset", "nope", "--split", "x", "--epochs", "200"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "unknown NB201 dataset 'nope'" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_data_info_lists_present_and_missing(capsys, nb201, tmp_path):
+    code, out, _ = run(capsys, "data", "info", "--out", str(tmp_path))
+    assert code == 0
+    assert "15625 cells" in out and "Missing" in out
+    status = pd.read_csv(tmp_path / "nb201_columns.csv")
+    row = status[(status.dataset == "cifar10") & (status.split == "ori-test") & (status.metric == "acc")
+                 & (status.epochs == 200)].iloc[0]
+    assert bool(row["mean"]) and row.coverage == 15625
+    # per-epoch curves are only in the official files: listed as missing, not invented
+    assert not status.curve.any()
+
+
+def test_data_import_and_model_summary(capsys, nats_fixture_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", os.environ["HARNESS_HOME"])  # restored after --home changes it
+    code, out, _ = run(capsys, "--home", str(tmp_path), "data", "import", "nb201", "--from", str(nats_fixture_dir))
+    assert code == 0 and "3 cells" in out
+    code, out, _ = run(capsys, "model", "summary", "--arch", BEST_C10, "--dataset", "cifar10", "--out", str(tmp_path))
+    assert code == 0
+    summary = pd.read_csv(tmp_path / "model_summary.csv")
+    assert len(summary) == 1
+    assert (tmp_path / "model_layers.txt").stat().st_size > 0
+
+
+def test_report_writes_the_first_tables(capsys, nb201, tmp_path):
+    code, out, _ = run(capsys, "report", "nb201", "--out", str(tmp_path), "--n-boot", "50")
+    assert code == 0
+    optimum = pd.read_csv(tmp_path / "nb201_optimum.csv")
+    assert optimum["match"].all() and len(optimum) == 6
+    fidelity = pd.read_csv(tmp_path / "nb201_fidelity.csv")
+    assert len(fidelity) == 6 and (fidelity.n == 15625).all()
+    assert ((fidelity.kendall > 0.5) & (fidelity.kendall < 1)).all()
+    assert (tmp_path / "nb201_fidelity.png").stat().st_size > 10_000
+    assert not (tmp_path / "data_needed.md").exists()
