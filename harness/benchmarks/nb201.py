@@ -20,7 +20,8 @@ Static values are per dataset (the classifier differs): ``params`` (MB = 1e6 par
 Store keys: ``{dataset}/{split}/{metric}@{epochs}`` (n_configs x n_seeds), the same with
 ``/mean`` (n_configs) and ``/curve`` (n_configs x n_seeds x epochs, stored only for the cells a
 source has curves for), and
-``{dataset}/{params|flops|latency}`` (n_configs).
+``{dataset}/{params|flops|latency}`` (n_configs). ``params`` is the value NB201 recorded for its
+first seed: for 204 cells NB201 records different parameter counts across seeds.
 """
 
 from __future__ import annotations
