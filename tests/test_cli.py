@@ -12,7 +12,7 @@ import pytest
 
 from harness.cli import main
 
-BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
 
 def run(capsys, *argv):
@@ -118,3 +118,15 @@ def test_report_writes_the_first_tables(capsys, nb201, tmp_path):
     assert ((fidelity.kendall > 0.5) & (fidelity.kendall < 1)).all()
     assert (tmp_path / "nb201_fidelity.png").stat().st_size > 10_000
     assert not (tmp_path / "data_needed.md").exists()
+
+
+def test_report_without_data_says_what_is_needed(tmp_path, monkeypatch):
+    """A fresh machine: no HARNESS_DATA, only the embedded package."""
+    monkeypatch.delenv("HARNESS_DATA", raising=False)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    assert main(["report", "nb201", "--out", str(tmp_path / "out"), "--n-boot", "10"]) == 0
+    optimum = pd.read_csv(tmp_path / "out" / "nb201_optimum.csv")
+    assert optimum.selected_by.tolist() == ["valid"] * 3 and optimum["match"].all()
+    needed = (tmp_path / "out" / "data_needed.md").read_text()
+    assert "nats_tss_test_acc_200ep.csv" in needed and "nb201_v1_1_12ep_val_test.csv" in needed
+    assert not (tmp_path / "out" / "nb201_fidelity.csv").exists()

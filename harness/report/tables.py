@@ -16,7 +16,7 @@ def _fmt(value, digits: int) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
-    return str(value)
+    return str(value).replace("|", "\\|")  # arch strings hold pipes
 
 
 def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
