@@ -265,3 +265,56 @@ def test_store_is_rebuilt_when_a_source_changes(tmp_path, harness_data):
     table.to_csv(source, index=False)
     after = NB201.open(root).query(5, dataset="cifar10", split="ori-test", epochs=200, seed="mean")
     assert before != 12.5 and after == 12.5
+
+
+# -- agreement with the official APIs themselves ----------------------------------------------------
+# get_more_info's keys -> our splits, per dataset ("valtest" is the whole test set: ori-test)
+_API_SPLITS = {"cifar10-valid": {"valid": "x-valid", "test": "ori-test"}, "cifar10": {"test": "ori-test"},
+               "cifar100": {"valid": "x-valid", "test": "x-test", "valtest": "ori-test"},
+               "ImageNet16-120": {"valid": "x-valid", "test": "x-test", "valtest": "ori-test"}}
+
+
+def _compare_with_official(api, bench, indices, hp_names):
+    checked = 0
+    for index in indices:
+        for hp_name, epochs in hp_names:
+            for dataset, splits in _API_SPLITS.items():
+                info = api.get_more_info(index, dataset, hp=hp_name, is_random=False) if hp_name else \
+                    api.get_more_info(index, dataset, iepoch=None, hp=str(epochs), is_random=False)
+                ours = lambda split, metric: bench.query(index, dataset=dataset, split=split, epochs=epochs,  # noqa: E731
+                                                         seed="mean", metric=metric)
+                assert ours("train", "acc") == pytest.approx(info["train-accuracy"], rel=1e-12)
+                assert ours("train", "loss") == pytest.approx(info["train-loss"], rel=1e-12)
+                assert ours("train", "time") == pytest.approx(info["train-all-time"], rel=1e-9)
+                for prefix, split in splits.items():
+                    assert ours(split, "acc") == pytest.approx(info[f"{prefix}-accuracy"], rel=1e-12), (index, dataset)
+                    assert ours(split, "loss") == pytest.approx(info[f"{prefix}-loss"], rel=1e-12)
+                    assert ours(split, "time") == pytest.approx(info[f"{prefix}-per-time"], rel=1e-9)
+                    checked += 1
+    return checked
+
+
+def test_nats_import_equals_the_official_nats_bench_api(nats_only, nats_fixture_dir):
+    from nats_bench import create
+
+    api = create(str(nats_fixture_dir), "tss", fast_mode=True, verbose=False)
+    assert _compare_with_official(api, nats_only, FIXTURE_CELLS, [("12", 12), ("200", 200)]) == 3 * 2 * 9
+
+
+def test_pth_import_equals_the_official_nas_201_api(tmp_path, nats_fixture_dir):
+    import torch
+    from nas_201_api import NASBench201API
+
+    with bz2.open(nats_fixture_dir / "meta.pickle.pbz2", "rb") as handle:
+        meta = pickle.load(handle)
+    data = {"meta_archs": meta["meta_archs"], "evaluated_indexes": set(FIXTURE_CELLS),
+            "arch2infos": {i: {"less": _fixture(nats_fixture_dir, i)["12"], "full": _fixture(nats_fixture_dir, i)["200"]}
+                           for i in FIXTURE_CELLS}}
+    path = tmp_path / "NAS-Bench-201-v1_1-mini.pth"
+    torch.save(data, path)
+    root = tmp_path / "store"
+    for imported in read_source(path):
+        import_into(root, imported)
+    api = NASBench201API(torch.load(path, weights_only=False), verbose=False)
+    assert _compare_with_official(api, NB201.open(root, check_sources=False), FIXTURE_CELLS,
+                                  [(None, 12), (None, 200)]) == 3 * 2 * 9
