@@ -83,6 +83,7 @@ def cmd_data_info(args) -> int:
          "imported_at": s.imported_at, "note": s.note}
         for sid, s in sorted(manifest.sources.items())])
     status = pd.DataFrame([vars(r) for r in bench.status()])
+    status["epochs"] = status["epochs"].astype("Int64")
     status["present"] = status.per_seed | status["mean"] | status.curve
     print(f"NB201 store at {bench.store.root}: {len(bench)} cells, seeds {bench.seeds}, "
           f"{len(manifest.columns)} columns, format {manifest.format_version}\n")
@@ -93,7 +94,7 @@ def cmd_data_info(args) -> int:
     gone = status[~status.present]
     print(f"Missing ({len(gone)} of {len(status)} coordinates; import the official NATS-tss files for all of them):")
     for dataset, group in gone.groupby("dataset", sort=False):
-        items = [f"{r.split}/{r.metric}" + (f"@{r.epochs}" if r.epochs else "") for r in group.itertuples()]
+        items = [f"{r.split}/{r.metric}" + (f"@{int(r.epochs)}" if pd.notna(r.epochs) else "") for r in group.itertuples()]
         print(f"  {dataset}: " + ", ".join(items))
     out = _out_dir(args.out)
     if out is not None:

@@ -112,7 +112,7 @@ class ColumnStatus:
     dataset: str
     split: str
     metric: str
-    epochs: int
+    epochs: int | None  # None for static values (params, flops, latency)
     per_seed: bool
     mean: bool
     curve: bool
@@ -286,5 +286,5 @@ class NB201:
                 has = self.store.has(key)
                 coverage = int(np.isfinite(self.store.column(key)).sum()) if has else 0
                 source = self.store.manifest.columns[key].source if has else ""
-                rows.append(ColumnStatus(dataset, "-", metric, 0, False, has, False, coverage, source))
+                rows.append(ColumnStatus(dataset, "-", metric, None, False, has, False, coverage, source))
         return rows

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def _fmt(value, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
