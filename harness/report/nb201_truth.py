@@ -107,8 +107,12 @@ def fidelity_table(bench: NB201, missing: list[str], n_boot: int = 1000, seed: i
                          "spearman": r.spearman, "spearman_lo": r.spearman_ci[0], "spearman_hi": r.spearman_ci[1]})
             pairs.append((f"{p.name} {role}", cheap, full, r.kendall))
     if out is not None and pairs:
-        fig, axes = new_figure(1, len(pairs), figsize=(3.2 * len(pairs), 3.2), squeeze=False)
-        for ax, (title, cheap, full, tau) in zip(axes[0], pairs):
+        cols = min(3, len(pairs))
+        n_rows = -(-len(pairs) // cols)
+        fig, axes = new_figure(n_rows, cols, figsize=(3.6 * cols, 3.4 * n_rows), squeeze=False)
+        for ax in axes.flat[len(pairs):]:
+            ax.set_visible(False)
+        for ax, (title, cheap, full, tau) in zip(axes.flat, pairs):
             ax.hexbin(cheap, full, gridsize=60, bins="log", mincnt=1, cmap="viridis")
             ax.set_title(f"{title}\nKendall tau {tau:.3f}", fontsize=9)
             ax.set_xlabel("12-epoch accuracy (%)")
