@@ -165,6 +165,72 @@ def cmd_model_summary(args) -> int:
     return 0
 
 
+# -- estimators ---------------------------------------------------------------------------
+def cmd_estimators(args) -> int:
+    import pandas as pd
+
+    from .estimators import ESTIMATORS
+    from .report.tables import to_markdown, write_table
+
+    rows = []
+    for name in ESTIMATORS.list(args.pattern):
+        entry = ESTIMATORS.get(name)
+        rows.append({"estimator": name, "needs": ", ".join(entry.meta.get("needs", ())) or "the network only",
+                     "variants": ", ".join(entry.meta.get("variants", ())),
+                     "default": entry.meta.get("default_variant", ""), "reference": entry.meta.get("reference", ""),
+                     "what": entry.doc})
+    table = pd.DataFrame(rows)
+    print(to_markdown(table))
+    out = _out_dir(args.out)
+    if out is not None:
+        write_table(table, out, "estimators", "Registered training-free estimators")
+    return 0
+
+
+def _read_indices(path: str) -> list[int]:
+    try:
+        lines = [line.strip() for line in Path(path).read_text().splitlines()]
+    except OSError as err:
+        raise HarnessError(f"cannot read --indices {path} ({err.strerror})", "pass a file with one index per line") from None
+    values = [line for line in lines if line and not line.startswith("#")]
+    bad = [v for v in values if not v.isdigit()]
+    if bad:
+        raise HarnessError(f"--indices {path} holds {bad[0]!r}, not a cell index", "write one integer per line")
+    if not values:
+        raise HarnessError(f"--indices {path} is empty", "write one cell index per line")
+    return [int(v) for v in values]
+
+
+def cmd_correlate(args) -> int:
+    import torch
+
+    from .estimators.run import EstimatorSpec, default_device, sample_indices, score_cells
+    from .report.correlation import write_correlation_report
+    from .report.tables import to_markdown
+
+    if args.space != "nb201":
+        raise HarnessError(f"no search space {args.space!r}", "use nb201")
+    if (args.archs is None) == (args.indices is None):
+        raise HarnessError("give either --archs N (with --seed) or --indices FILE", "see nas-harness correlate --help")
+    bench = _open_nb201(args)
+    specs = [EstimatorSpec.parse(e) for e in args.estimators.split(",") if e.strip()]
+    indices = (sample_indices(args.archs, args.seed, len(bench)) if args.archs is not None
+               else _read_indices(args.indices))
+    bench.query(indices, dataset="cifar100", split="x-valid", epochs=200, seed="mean")  # validates the indices
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    device = torch.device(args.device) if args.device else default_device()
+    scores = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
+                         batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment, device=device)
+    out = _out_dir(args.out)
+    context = (f"{len(indices)} NB201 cells ({'seed ' + str(args.seed) if args.archs is not None else args.indices}), batch of "
+               f"{args.batch_size} {args.dataset} training images (batch seed {args.batch_seed}, "
+               f"{'crop+flip' if args.augment else 'no augmentation'}), init seed {args.init_seed}, device {device}.")
+    table = write_correlation_report(scores, bench, args.dataset, out, n_boot=args.n_boot, context=context)
+    print(context + "\n")
+    print(to_markdown(table[["estimator", "truth", "n", "n_nan", "kendall", "spearman", "median_seconds"]]))
+    return 0
+
+
 # -- reports --------------------------------------------------------------------------------
 def cmd_report_nb201(args) -> int:
     from .report.nb201_truth import write_ground_truth_report
@@ -223,6 +289,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")
     p.add_argument("--out", help="write model_summary.{csv,md} and model_layers.txt here")
     p.set_defaults(func=cmd_model_summary)
+
+    p = sub.add_parser("estimators", help="list the registered training-free estimators")
+    p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'syn*'")
+    p.add_argument("--out", help="write estimators.{csv,md} here")
+    p.set_defaults(func=cmd_estimators)
+
+    p = sub.add_parser("correlate", help="score cells with estimators and correlate with the benchmark")
+    p.add_argument("--space", default="nb201")
+    p.add_argument("--dataset", required=True, help="cifar10, cifar100 or ImageNet16-120 (images and ground truth)")
+    p.add_argument("--estimators", required=True, help="comma list, name or name:variant (nas-harness estimators)")
+    p.add_argument("--archs", type=int, help="score N distinct cells drawn with --seed")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cell sample (default 0)")
+    p.add_argument("--indices", help="file with one cell index per line")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-seed", type=int, default=0)
+    p.add_argument("--init-seed", type=int, default=0, help="network init: torch.manual_seed(init_seed + index)")
+    p.add_argument("--augment", action="store_true", help="crop + flip the batch (EPE-NAS's protocol)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_correlate)
 
     report = sub.add_parser("report", help="emit the harness's tables").add_subparsers(dest="report_command",
                                                                                        required=True, parser_class=_Parser)

@@ -122,10 +122,13 @@ class NB201Network(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
         self.feature_dim = channels
 
+    def forward_pre_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map before global pooling (after the last BN + ReLU), (batch, 4C, h, w)."""
+        return self.lastact(self.cells(self.stem(x)))
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features before the classifier, (batch, 4C)."""
-        x = self.lastact(self.cells(self.stem(x)))
-        return self.global_pooling(x).flatten(1)
+        return self.global_pooling(self.forward_pre_pool(x)).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.forward_features(x))

@@ -1,0 +1,17 @@
+"""Training-free estimators, one file each, registered by name (see :mod:`.base`).
+
+    from harness.estimators import ESTIMATORS, score
+    ESTIMATORS.list("syn*")
+"""
+
+import importlib
+import pkgutil
+
+from .base import ESTIMATORS, Batch, ScoreResult, register, score
+
+_HELPERS = {"base", "jacobian", "gradients"}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _HELPERS:
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["ESTIMATORS", "Batch", "ScoreResult", "register", "score"]

@@ -1,0 +1,50 @@
+"""NASWOT (Mellor et al., ICML 2021, "Neural Architecture Search without Training")."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Batch, register
+from .jacob_cov import jacob_cov_score
+from .jacobian import input_jacobian
+
+
+def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """K_ij = N_A - Hamming(c_i, c_j) for binary codes (rows): agreements, counted exactly."""
+    c = codes.float()
+    # integer counts below 2**24 are exact in float32; accumulate across layers in float64
+    return (c @ c.T + (1 - c) @ (1 - c).T).double()
+
+
+def hamming_logdet(codes: torch.Tensor) -> float:
+    return float(torch.linalg.slogdet(hamming_kernel(codes))[1])
+
+
+@register("naswot", needs=("images",), variants=("hamming", "v1"), default_variant="hamming",
+          reference="Mellor et al., ICML 2021")
+def naswot(net: torch.nn.Module, batch: Batch, variant: str = "hamming") -> float:
+    """The Hamming-kernel log-determinant of the binary ReLU codes (ICML 2021).
+
+    ``variant="v1"``: the first arXiv version's score, the Jacobian covariance with the network
+    in eval mode.
+    """
+    if variant == "v1":
+        net.eval()
+        return jacob_cov_score(input_jacobian(net, batch.x))
+    if variant != "hamming":
+        raise ValueError(f"unknown naswot variant {variant!r}")
+    kernel = torch.zeros(len(batch.x), len(batch.x), dtype=torch.float64, device=batch.device)
+
+    def hook(module, inputs, output):
+        nonlocal kernel
+        kernel = kernel + hamming_kernel((inputs[0].detach() > 0).flatten(1))
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    net.train()
+    try:
+        with torch.no_grad():
+            net(batch.x)
+    finally:
+        for h in handles:
+            h.remove()
+    return float(torch.linalg.slogdet(kernel)[1])

@@ -1,0 +1,105 @@
+"""Scoring many cells: one preprocessed batch reused across cells, results in the run store.
+
+Each (cell, estimator) is scored on a freshly initialised network (``torch.manual_seed(init_seed
++ index)``, so a cell's network does not depend on which other cells are scored or in which
+order), and its score, time and failure reason are committed to the :class:`RunStore` at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ..data import load_images, sample_batch, to_tensor_batch
+from ..errors import HarnessError
+from ..models.nb201 import build_network
+from ..runstore import RunStore, ScoreKey
+from .base import ESTIMATORS, Batch, score
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    name: str
+    variant: str
+
+    @classmethod
+    def parse(cls, text: str) -> "EstimatorSpec":
+        """``name`` or ``name:variant`` (e.g. ``epe_nas:official10``)."""
+        name, _, variant = text.strip().partition(":")
+        entry = ESTIMATORS.get(name)
+        variants = entry.meta.get("variants", ())
+        variant = variant or entry.meta.get("default_variant", "")
+        if variant and variant not in variants:
+            raise HarnessError(f"estimator {name} has no variant {variant!r}",
+                               f"use one of {', '.join(variants)}" if variants else f"write just {name}")
+        return cls(name, variant)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:{self.variant}" if self.variant else self.name
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def make_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool, device: torch.device,
+               source=None) -> tuple[Batch, str]:
+    """A batch of real training images of ``dataset``; returns it and the image set's source."""
+    images = load_images(dataset, "train", source)
+    idx = sample_batch(images.y, batch_size, batch_seed)
+    gen = torch.Generator().manual_seed(batch_seed)
+    x, y = to_tensor_batch(images, idx, device=device, augment=augment, generator=gen)
+    return Batch(x, y, images.num_classes, dataset, batch_seed), images.source
+
+
+def score_cells(arch_of, indices: Sequence[int], dataset: str, estimators: Sequence[EstimatorSpec], *,
+                batch_size: int, batch_seed: int, init_seed: int = 0, augment: bool = False,
+                device: torch.device | None = None, store: RunStore | None = None, space: str = "nb201",
+                image_source=None) -> pd.DataFrame:
+    """Scores of every (cell, estimator); cached ones are read back, missing ones computed.
+
+    ``arch_of(index) -> arch string``. Returns one row per cell and estimator: index, arch,
+    estimator, score, seconds, error, cached.
+    """
+    device = device or default_device()
+    store = store or RunStore()
+    batch, source = make_batch(dataset, batch_size, batch_seed, augment, device, image_source)
+    rows = []
+    todo = 0
+    for index in tqdm(list(indices), desc=f"scoring {dataset}", unit="cell", disable=len(indices) < 5):
+        arch = arch_of(int(index))
+        for spec in estimators:
+            key = ScoreKey(space, dataset, int(index), spec.name, spec.variant, batch_size, batch_seed, init_seed,
+                           augment, source)
+            cached = store.get(key)
+            was_cached = cached is not None
+            if not was_cached:
+                torch.manual_seed(init_seed + int(index))
+                net = build_network(arch, dataset).to(device)
+                options = {"variant": spec.variant} if spec.variant else {}
+                result = score(spec.name, net, batch, **options)
+                store.put(key, result.score, result.seconds, result.error, str(device))
+                cached = (result.score, result.seconds, result.error)
+                todo += 1
+            rows.append({"index": int(index), "arch": arch, "estimator": spec.label, "score": cached[0],
+                         "seconds": cached[1], "error": cached[2] or "", "cached": was_cached})
+    log.info("scored %d (cell, estimator) pairs, %d read from the run store", todo, len(rows) - todo)
+    frame = pd.DataFrame(rows)
+    frame["score"] = frame["score"].astype(float)
+    return frame
+
+
+def sample_indices(n: int, seed: int, total: int) -> np.ndarray:
+    """``n`` distinct cells, seeded (the same seed gives the same cells)."""
+    if not 1 <= n <= total:
+        raise HarnessError(f"--archs {n} is outside 1..{total}", f"ask for 1..{total} cells")
+    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))

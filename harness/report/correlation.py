@@ -1,0 +1,79 @@
+"""Correlation tables: each estimator's scores against every ground truth the store has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..benchmarks.nb201 import NB201
+from ..errors import HarnessError
+from ..metrics import rank_agreement
+from .nb201_truth import PROTOCOLS
+from .tables import new_figure, save_figure, write_table
+
+
+def ground_truths(bench: NB201, dataset: str) -> dict[str, tuple[str, np.ndarray]]:
+    """label -> (description, accuracy of every cell) for each split and budget present."""
+    protocol = next((p for p in PROTOCOLS if p.name == dataset), None)
+    if protocol is None:
+        raise HarnessError(f"no NB201 protocol for dataset {dataset!r}", "use cifar10, cifar100 or ImageNet16-120")
+    truths = {}
+    for epochs in (200, 12):
+        for role in ("test", "valid"):
+            ds, split = getattr(protocol, role)
+            try:
+                values = bench.query(np.arange(len(bench)), dataset=ds, split=split, epochs=epochs, seed="mean")
+            except HarnessError:
+                continue
+            truths[f"{role}@{epochs}"] = (f"{ds} {split} {epochs} epochs, seed mean", values)
+    return truths
+
+
+def correlation_table(scores: pd.DataFrame, bench: NB201, dataset: str, n_boot: int = 1000,
+                      seed: int = 0) -> pd.DataFrame:
+    rows = []
+    truths = ground_truths(bench, dataset)
+    for estimator, group in scores.groupby("estimator", sort=False):
+        idx = group["index"].to_numpy()
+        failed = group[group.error != ""]
+        for label, (description, values) in truths.items():
+            r = rank_agreement(group.score.to_numpy(), values[idx], n_boot=n_boot, seed=seed)
+            rows.append({"estimator": estimator, "truth": label, "truth_column": description, "cells": len(group),
+                         "n": r.n, "n_nan": r.n_nan, "failed": len(failed),
+                         "failure_example": failed.error.iloc[0] if len(failed) else "",
+                         "kendall": r.kendall, "kendall_lo": r.kendall_ci[0], "kendall_hi": r.kendall_ci[1],
+                         "spearman": r.spearman, "spearman_lo": r.spearman_ci[0], "spearman_hi": r.spearman_ci[1],
+                         "top10_overlap": r.top10_overlap, "median_seconds": float(group.seconds.median()),
+                         "note": r.reason})
+    return pd.DataFrame(rows)
+
+
+def scatter_plots(scores: pd.DataFrame, bench: NB201, dataset: str, table: pd.DataFrame, out: Path) -> None:
+    truths = ground_truths(bench, dataset)
+    label = next(iter(truths))
+    description, values = truths[label]
+    for estimator, group in scores.groupby("estimator", sort=False):
+        fig, ax = new_figure(figsize=(4.2, 3.6))
+        ax.scatter(group.score, values[group["index"].to_numpy()], s=6, alpha=0.5)
+        row = table[(table.estimator == estimator) & (table.truth == label)].iloc[0]
+        ax.set_title(f"{estimator} on {dataset}: Kendall tau {row.kendall:.3f}", fontsize=9)
+        ax.set_xlabel(f"{estimator} score")
+        ax.set_ylabel(f"accuracy (%), {label}")
+        if group.score.gt(0).all() and group.score.max() / max(group.score.min(), 1e-300) > 1e3:
+            ax.set_xscale("log")
+        save_figure(fig, out, f"scatter_{estimator.replace(':', '-')}")
+
+
+def write_correlation_report(scores: pd.DataFrame, bench: NB201, dataset: str, out: Path, n_boot: int = 1000,
+                             seed: int = 0, context: str = "") -> pd.DataFrame:
+    out = Path(out)
+    write_table(scores.drop(columns=["cached"]), out, "scores", f"Training-free scores on {dataset}")
+    table = correlation_table(scores, bench, dataset, n_boot, seed)
+    write_table(table.drop(columns=["truth_column"]), out, "correlation",
+                f"Rank correlation of training-free scores with NB201 accuracy ({dataset})",
+                context + f"\n\nSigned values; 95 % bootstrap CIs ({n_boot} resamples, seed {seed}). `n_nan`: cells whose "
+                "score failed (NaN/inf/exception), excluded and counted; `failed` gives how many, with an example.")
+    scatter_plots(scores, bench, dataset, table, out)
+    return table
