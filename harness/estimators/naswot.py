@@ -10,10 +10,15 @@ from .jacobian import input_jacobian
 
 
 def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
-    """K_ij = N_A - Hamming(c_i, c_j) for binary codes (rows): agreements, counted exactly."""
+    """K_ij = N_A - Hamming(c_i, c_j) for binary codes (rows): agreements, counted exactly.
+
+    c c^T + (1-c)(1-c)^T = 2 c c^T - r_i - r_j + N_A with r the row sums: one matrix product.
+    Integer counts below 2**24 are exact in float32; the result is float64.
+    """
     c = codes.float()
-    # integer counts below 2**24 are exact in float32; accumulate across layers in float64
-    return (c @ c.T + (1 - c) @ (1 - c).T).double()
+    rows = c.sum(dim=1).double()
+    gram = (c @ c.T).double()
+    return 2 * gram - rows[:, None] - rows[None, :] + c.shape[1]
 
 
 def hamming_logdet(codes: torch.Tensor) -> float:
