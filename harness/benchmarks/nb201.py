@@ -29,19 +29,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Union
 
 import numpy as np
 
 from ..config import harness_home
 from ..errors import HarnessError
+from ..spaces.nb201 import OPS, arch_to_str  # noqa: F401 - OPS re-exported
+from ..spaces.nb201 import parse_arch as str_to_ops
 from .store import TabularStore
 
 log = logging.getLogger(__name__)
 
 BENCHMARK = "nb201"
 N_CONFIGS = 15625
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
 SPLITS = {
     "cifar10-valid": ("train", "x-valid", "ori-test"),
@@ -67,27 +68,6 @@ def column_key(dataset: str, split: str, metric: str, epochs: int, form: str = "
 
 def static_key(dataset: str, metric: str) -> str:
     return f"{dataset}/{metric}"
-
-
-def arch_to_str(ops: Sequence[int]) -> str:
-    """Arch string of 6 op codes in NB201 edge order (0->1 | 0->2, 1->2 | 0->3, 1->3, 2->3)."""
-    o = [OPS[int(i)] for i in ops]
-    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
-
-
-def str_to_ops(arch: str) -> tuple[int, ...]:
-    """Op codes of an arch string (the full validation lives in :mod:`harness.spaces.nb201`)."""
-    ops = []
-    for node in arch.strip("|").split("|+|"):
-        for edge in node.strip("|").split("|"):
-            name = edge.split("~")[0]
-            if name not in OPS:
-                raise HarnessError(f"unknown NB201 op {name!r} in {arch!r}", f"use one of {', '.join(OPS)}")
-            ops.append(OPS.index(name))
-    if len(ops) != 6:
-        raise HarnessError(f"{arch!r} has {len(ops)} edges, an NB201 cell has 6",
-                           "write it as |op~0|+|op~0|op~1|+|op~0|op~1|op~2|")
-    return tuple(ops)
 
 
 def _validate_coordinates(dataset: str, split: str | None = None, metric: str = "acc",

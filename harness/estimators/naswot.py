@@ -21,10 +21,6 @@ def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
     return 2 * gram - rows[:, None] - rows[None, :] + c.shape[1]
 
 
-def hamming_logdet(codes: torch.Tensor) -> float:
-    return float(torch.linalg.slogdet(hamming_kernel(codes))[1])
-
-
 @register("naswot", needs=("images",), variants=("hamming", "v1"), default_variant="hamming",
           reference="Mellor et al., ICML 2021")
 def naswot(net: torch.nn.Module, batch: Batch, variant: str = "hamming") -> float:
