@@ -231,6 +231,43 @@ def cmd_correlate(args) -> int:
     return 0
 
 
+def cmd_agree_naslib(args) -> int:
+    import torch
+
+    from .benchmarks.naslib_zc import load_naslib_scores
+    from .estimators import ESTIMATORS
+    from .estimators.run import EstimatorSpec, default_device, score_cells
+    from .report.naslib import write_agreement_report
+    from .report.tables import to_markdown
+    from .spaces.nb201 import NB201Space
+
+    bench = _open_nb201(args)
+    naslib = load_naslib_scores(args.file)
+    naslib = naslib[naslib.dataset == args.dataset]
+    if naslib.empty:
+        raise HarnessError(f"the NASLib file has no {args.dataset} scores", "use cifar10, cifar100 or ImageNet16-120")
+    if args.estimators:
+        specs = [EstimatorSpec.parse(e) for e in args.estimators.split(",") if e.strip()]
+    else:
+        specs = [EstimatorSpec.parse(n) for n in sorted(set(naslib.estimator)) if n in ESTIMATORS]
+    space = NB201Space(bench.arch_strs())
+    indices = sorted({space.index(a) for a in naslib.arch})
+    if args.cells is not None:
+        if not 1 <= args.cells <= len(indices):
+            raise HarnessError(f"--cells {args.cells} is outside 1..{len(indices)}", f"ask for 1..{len(indices)}")
+        indices = sorted(np.random.default_rng(args.seed).choice(indices, args.cells, replace=False).tolist())
+    device = torch.device(args.device) if args.device else default_device()
+    ours = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
+                       batch_seed=args.batch_seed, init_seed=args.init_seed, device=device)
+    context = (f"{len(indices)} NB201 cells of NASLib's file on {args.dataset}; ours: batch of {args.batch_size} "
+               f"training images (batch seed {args.batch_seed}), init seed {args.init_seed}, device {device}.")
+    out = _out_dir(args.out)
+    table = write_agreement_report(ours, naslib, bench, args.dataset, out, context, n_boot=args.n_boot)
+    print(context + "\n")
+    print(to_markdown(table, 3))
+    return 0
+
+
 # -- reports --------------------------------------------------------------------------------
 def cmd_report_nb201(args) -> int:
     from .report.nb201_truth import write_ground_truth_report
@@ -310,6 +347,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_correlate)
+
+    agree = sub.add_parser("agree", help="agreement with another implementation's scores").add_subparsers(
+        dest="agree_command", required=True, parser_class=_Parser)
+    p = agree.add_parser("naslib", help="per-cell rank agreement with NASLib's precomputed NB201 scores")
+    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120 (default cifar10)")
+    p.add_argument("--file", help="NASLib's zc_nasbench201.json (default: HARNESS_DATA/nb201/naslib_zc_nasbench201_725.json)")
+    p.add_argument("--estimators", help="comma list (default: every estimator both sides have)")
+    p.add_argument("--cells", type=int, help="score only this many of NASLib's cells, drawn with --seed")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --cells draw (default 0)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-seed", type=int, default=42)
+    p.add_argument("--init-seed", type=int, default=0)
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_agree_naslib)
 
     report = sub.add_parser("report", help="emit the harness's tables").add_subparsers(dest="report_command",
                                                                                        required=True, parser_class=_Parser)

@@ -10,6 +10,7 @@ import pandas as pd
 from ..benchmarks.nb201 import NB201
 from ..errors import HarnessError
 from ..metrics import rank_agreement
+from . import baselines
 from .nb201_truth import PROTOCOLS
 from .tables import new_figure, save_figure, write_table
 
@@ -66,6 +67,31 @@ def scatter_plots(scores: pd.DataFrame, bench: NB201, dataset: str, table: pd.Da
         save_figure(fig, out, f"scatter_{estimator.replace(':', '-')}")
 
 
+TOLERANCE = 0.05  # issue 3: the signed Spearman reproduces the published |rho| within this
+
+
+def published_comparison(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Our signed Spearman beside Abdelfattah et al.'s published |rho| (test accuracy, 200 epochs).
+
+    The published values are absolute; ours stay signed, so a sign error shows as a large delta.
+    Empty when nothing is published for ``dataset``.
+    """
+    published = baselines.load("zero_cost_nb201")
+    published = published[(published.dataset == dataset) & (published.statistic == "abs_spearman")]
+    rows = []
+    for pub in published.itertuples(index=False):
+        ours = table[(table.estimator == pub.estimator) & (table.truth == pub.truth)]
+        if ours.empty:
+            continue
+        row = ours.iloc[0]
+        delta = row.spearman - pub.value
+        rows.append({"estimator": pub.estimator, "truth": pub.truth, "n": int(row.n), "ours_spearman": row.spearman,
+                     "ours_lo": row.spearman_lo, "ours_hi": row.spearman_hi, "published_abs_spearman": pub.value,
+                     "published_cells": int(pub.cells), "delta": delta,
+                     "within_tolerance": bool(abs(delta) <= TOLERANCE), "source": pub.source})
+    return pd.DataFrame(rows)
+
+
 def write_correlation_report(scores: pd.DataFrame, bench: NB201, dataset: str, out: Path, n_boot: int = 1000,
                              seed: int = 0, context: str = "") -> pd.DataFrame:
     out = Path(out)
@@ -76,4 +102,10 @@ def write_correlation_report(scores: pd.DataFrame, bench: NB201, dataset: str, o
                 context + f"\n\nSigned values; 95 % bootstrap CIs ({n_boot} resamples, seed {seed}). `n_nan`: cells whose "
                 "score failed (NaN/inf/exception), excluded and counted; `failed` gives how many, with an example.")
     scatter_plots(scores, bench, dataset, table, out)
+    comparison = published_comparison(table, dataset)
+    if not comparison.empty:
+        write_table(comparison.drop(columns=["source"]), out, "published",
+                    f"Signed Spearman vs the published |rho| ({dataset}, 200-epoch test accuracy)",
+                    f"Published: {comparison.source.iloc[0]}. `within_tolerance`: |delta| <= {TOLERANCE}. "
+                    "Ours is computed on the cells scored here, theirs on all 15,625 cells.", digits=3)
     return table

@@ -1,0 +1,72 @@
+"""NASLib's precomputed NB201 scores: the key mapping, the loader and the agreement command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.benchmarks.naslib_zc import load_naslib_scores, naslib_key_to_arch
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.report.correlation import published_comparison
+from harness.spaces.nb201 import NB201Space
+
+
+def test_key_mapping_follows_naslib_edge_order():
+    # NASLib edges (1,2) (1,3) (1,4) (2,3) (2,4) (3,4); ops skip, none, conv3, conv1, avgpool
+    assert naslib_key_to_arch("(0, 1, 2, 3, 4, 0)") == (
+        "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|skip_connect~2|")
+    with pytest.raises(HarnessError, match="six op indices"):
+        naslib_key_to_arch("(0, 1, 5, 3, 4, 0)")
+
+
+def test_mapping_reproduces_the_benchmarks_params(nb201, harness_data):
+    """With the mapping, NASLib's params equal NB201's for nearly every cell (a wrong edge order
+    would scramble them), and its validation accuracy ranks like NB201's."""
+    naslib = load_naslib_scores()
+    c10 = naslib[naslib.dataset == "cifar10"]
+    space = NB201Space(nb201.arch_strs())
+    params = c10[c10.estimator == "params"]
+    idx = np.array([space.index(a) for a in params.arch])
+    ours = nb201.query(idx, dataset="cifar10-valid", split=None, epochs=None, seed="mean", metric="params")
+    equal = np.isclose(ours, params.score.to_numpy(), atol=1e-6)
+    assert equal.mean() > 0.98, equal.mean()
+    from scipy.stats import spearmanr
+    valid = nb201.query(idx, dataset="cifar10-valid", split="x-valid", epochs=200, seed="mean")
+    assert spearmanr(valid, params.val_accuracy.to_numpy()).statistic > 0.98
+
+
+def test_loader_errors(tmp_path):
+    with pytest.raises(HarnessError, match="not found"):
+        load_naslib_scores(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(HarnessError, match="not JSON"):
+        load_naslib_scores(bad)
+
+
+def test_agree_command_small_case(tmp_path, nb201, capsys):
+    code = main(["agree", "naslib", "--dataset", "cifar10", "--cells", "8", "--estimators", "params,flops,synflow",
+                 "--batch-size", "16", "--n-boot", "20", "--out", str(tmp_path)])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "naslib_agreement.csv")
+    assert list(table.estimator) == ["params", "flops", "synflow"]
+    assert (table.cells == 8).all()
+    # params is a deterministic count: identical ranks on both sides
+    assert table.set_index("estimator").loc["params", "spearman_vs_naslib"] == pytest.approx(1.0)
+
+
+def test_agree_command_bad_dataset(tmp_path, nb201, capsys):
+    assert main(["agree", "naslib", "--dataset", "mnist", "--out", str(tmp_path)]) == 2
+    assert "mnist" in capsys.readouterr().err
+
+
+def test_published_comparison_keeps_the_sign():
+    table = pd.DataFrame({"estimator": ["synflow", "snip"], "truth": ["test@200"] * 2, "n": [1000, 1000],
+                          "spearman": [0.74, -0.60], "spearman_lo": [0.7, -0.65], "spearman_hi": [0.78, -0.55]})
+    comp = published_comparison(table, "cifar10").set_index("estimator")
+    assert comp.loc["synflow", "published_abs_spearman"] == 0.737
+    assert comp.loc["synflow", "within_tolerance"]
+    # a sign error is a large delta, not hidden by abs()
+    assert not comp.loc["snip", "within_tolerance"] and comp.loc["snip", "delta"] < -1
