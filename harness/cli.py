@@ -268,6 +268,77 @@ def cmd_agree_naslib(args) -> int:
     return 0
 
 
+def _options(pairs: list[str] | None) -> dict:
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise HarnessError(f"--option {pair!r} is not KEY=VALUE", "write e.g. --option learning_rate=0.01")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def cmd_strategies(args) -> int:
+    from .search import STRATEGIES
+
+    for name in STRATEGIES.list(args.pattern):
+        entry = STRATEGIES.get(name)
+        options = ", ".join(f"{k}={v}" for k, v in entry.meta.get("options", {}).items()) or "-"
+        print(f"{name:12s} {entry.doc}  [options: {options}]  ({entry.meta.get('reference', '')})")
+    return 0
+
+
+def cmd_search(args) -> int:
+    import torch
+
+    from .report.search import trajectory_plot, write_search_report
+    from .report.tables import to_markdown
+    from .search import STRATEGIES, Budget
+    from .search.evaluators import TabularEvaluator, make_evaluator
+    from .search.runner import accuracy_columns, run_many, runs_frame, trajectories
+    from .spaces.nb201 import NB201Space
+
+    entry = STRATEGIES.get(args.strategy)
+    budget = Budget.parse(args.budget)
+    options = _options(args.option)
+    unknown = set(options) - set(entry.meta.get("options", {}))
+    if unknown:
+        known = ", ".join(entry.meta.get("options", {})) or "none"
+        raise HarnessError(f"strategy {args.strategy} has no option {sorted(unknown)[0]!r}", f"its options: {known}")
+    bench = _open_nb201(args)
+    device = torch.device(args.device) if args.device else None
+    evaluator = make_evaluator(args.estimator, bench, args.dataset, batch_size=args.batch_size,
+                               batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment,
+                               device=device)
+    space = NB201Space(bench.arch_strs())
+    out = _out_dir(args.out)
+    results = run_many(args.strategy, evaluator, space, budget, args.runs, args.seed, **options)
+    runs = runs_frame(results, bench, args.dataset, budget)
+    cost = evaluator.cost_note
+    context = (f"{args.runs} runs of {args.strategy} ({', '.join(f'{k}={v}' for k, v in options.items()) or 'defaults'})"
+               f" with {evaluator.name} on {args.dataset}, budget {budget}, seed {args.seed}. Cost per query: {cost}.")
+    if not isinstance(evaluator, TabularEvaluator):
+        context += (f" Batch of {args.batch_size} {args.dataset} training images, batch seed {args.batch_seed}, "
+                    f"init seed {args.init_seed}; {evaluator.computed} scores computed in this call, the rest "
+                    "read from the run store.")
+    summary = write_search_report(runs, out, budget.cells, context)
+    label = "C10 test" if "C10 test" in runs else next(c for c in runs.columns if c.startswith("C"))
+    horizon = max(r.simulated_s for r in results)
+    if horizon > 0:
+        grid = np.linspace(0, horizon, 200)
+        curves = trajectories(results, accuracy_columns(bench)[label], grid)
+        trajectory_plot(grid, curves, label, f"{args.strategy} x {evaluator.name}, {args.runs} runs", out,
+                        "trajectory")
+    print(context + "\n")
+    cols = ["metric", "mean", "std", "runs"] + [c for c in ("published_mean", "published_std", "delta", "within_2se")
+                                                if c in summary]
+    print(to_markdown(summary[cols], 2))
+    return 0
+
+
 # -- reports --------------------------------------------------------------------------------
 def cmd_report_nb201(args) -> int:
     from .report.nb201_truth import write_ground_truth_report
@@ -347,6 +418,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_correlate)
+
+    p = sub.add_parser("search", help="run a search strategy with an estimator, many runs")
+    p.add_argument("--strategy", required=True, help="random, rea, reinforce, n_sample, ... (nas-harness strategies)")
+    p.add_argument("--estimator", required=True,
+                   help="tabular:valid@12, tabular:valid@200 (optionally :mean/:random) or a training-free name[:variant]")
+    p.add_argument("--dataset", default="cifar10", help="search dataset: its validation split selects (default cifar10)")
+    p.add_argument("--budget", required=True, help="12000s (simulated), 300s-wall, or N cells (e.g. 100)")
+    p.add_argument("--runs", type=int, default=1, help="independent runs (run r uses rng [seed, r])")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--option", action="append", help="strategy option KEY=VALUE (repeatable)")
+    p.add_argument("--batch-size", type=int, default=64, help="training-free estimators: images per batch")
+    p.add_argument("--batch-seed", type=int, default=0)
+    p.add_argument("--init-seed", type=int, default=0)
+    p.add_argument("--augment", action="store_true", help="crop + flip the batch (EPE-NAS's protocol)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("strategies", help="list the registered search strategies")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.set_defaults(func=cmd_strategies)
 
     agree = sub.add_parser("agree", help="agreement with another implementation's scores").add_subparsers(
         dest="agree_command", required=True, parser_class=_Parser)

@@ -13,7 +13,6 @@ from harness.data import (ImageSet, cifar10_valid_split, load_cifar_python, load
                           load_split_file, random_crop_flip, sample_balanced, sample_batch, to_tensor_batch)
 from harness.errors import DataMissingError, HarnessError
 
-from .conftest import require_data
 
 
 @pytest.fixture(scope="module")

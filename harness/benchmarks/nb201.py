@@ -36,7 +36,6 @@ import numpy as np
 from ..config import harness_home
 from ..errors import HarnessError
 from ..spaces.nb201 import OPS, arch_to_str  # noqa: F401 - OPS re-exported
-from ..spaces.nb201 import parse_arch as str_to_ops
 from .store import TabularStore
 
 log = logging.getLogger(__name__)
@@ -268,3 +267,27 @@ class NB201:
                 source = self.store.manifest.columns[key].source if has else ""
                 rows.append(ColumnStatus(dataset, "-", metric, None, False, has, False, coverage, source))
         return rows
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a paper names a dataset's validation and test accuracy (NB201's conventions)."""
+
+    name: str
+    valid: tuple[str, str]  # (benchmark dataset, split)
+    test: tuple[str, str]
+
+
+PROTOCOLS = (
+    Protocol("cifar10", ("cifar10-valid", "x-valid"), ("cifar10", "ori-test")),
+    Protocol("cifar100", ("cifar100", "x-valid"), ("cifar100", "x-test")),
+    Protocol("ImageNet16-120", ("ImageNet16-120", "x-valid"), ("ImageNet16-120", "x-test")),
+)
+
+
+def protocol(dataset: str) -> Protocol:
+    """The papers' validation/test coordinates for ``cifar10``, ``cifar100`` or ``ImageNet16-120``."""
+    for p in PROTOCOLS:
+        if p.name == dataset:
+            return p
+    raise HarnessError(f"no NB201 protocol for dataset {dataset!r}", "use cifar10, cifar100 or ImageNet16-120")

@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from ..config import data_root
 from ..errors import HarnessError
-from .nb201 import BENCHMARK, DATASETS, N_CONFIGS, NB201, SEEDS, SPLITS, column_key, static_key, str_to_ops
+from ..spaces.nb201 import parse_arch as str_to_ops
+from .nb201 import BENCHMARK, DATASETS, N_CONFIGS, NB201, SEEDS, SPLITS, column_key, static_key
 from .store import SourceInfo, SparseRows, TabularStore
 
 log = logging.getLogger(__name__)

@@ -61,6 +61,39 @@ def make_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool, de
     return Batch(x, y, images.num_classes, dataset, batch_seed), images.source
 
 
+class CellScorer:
+    """Scores cells with one estimator on one batch; every score goes through the run store.
+
+    ``arch_of(index) -> arch string``. :meth:`score` returns (score, seconds, error, cached):
+    a cached score is read back with the seconds it took when it was computed.
+    """
+
+    def __init__(self, arch_of, dataset: str, spec: EstimatorSpec, *, batch: Batch, images: str,
+                 batch_size: int, batch_seed: int, init_seed: int = 0, augment: bool = False,
+                 device: torch.device | None = None, store: RunStore | None = None, space: str = "nb201"):
+        self.arch_of, self.dataset, self.spec, self.batch, self.images = arch_of, dataset, spec, batch, images
+        self.batch_size, self.batch_seed, self.init_seed, self.augment = batch_size, batch_seed, init_seed, augment
+        self.device = device or default_device()
+        self.store = store or RunStore()
+        self.space = space
+
+    def key(self, index: int) -> ScoreKey:
+        return ScoreKey(self.space, self.dataset, int(index), self.spec.name, self.spec.variant, self.batch_size,
+                        self.batch_seed, self.init_seed, self.augment, self.images)
+
+    def score(self, index: int) -> tuple[float, float, str, bool]:
+        key = self.key(index)
+        cached = self.store.get(key)
+        if cached is not None:
+            return float(cached[0]), float(cached[1]), cached[2] or "", True
+        torch.manual_seed(self.init_seed + int(index))
+        net = build_network(self.arch_of(int(index)), self.dataset).to(self.device)
+        options = {"variant": self.spec.variant} if self.spec.variant else {}
+        result = score(self.spec.name, net, self.batch, **options)
+        self.store.put(key, result.score, result.seconds, result.error, str(self.device))
+        return float(result.score), float(result.seconds), result.error or "", False
+
+
 def score_cells(arch_of, indices: Sequence[int], dataset: str, estimators: Sequence[EstimatorSpec], *,
                 batch_size: int, batch_seed: int, init_seed: int = 0, augment: bool = False,
                 device: torch.device | None = None, store: RunStore | None = None, space: str = "nb201",
@@ -73,25 +106,18 @@ def score_cells(arch_of, indices: Sequence[int], dataset: str, estimators: Seque
     device = device or default_device()
     store = store or RunStore()
     batch, source = make_batch(dataset, batch_size, batch_seed, augment, device, image_source)
+    scorers = [CellScorer(arch_of, dataset, spec, batch=batch, images=source, batch_size=batch_size,
+                          batch_seed=batch_seed, init_seed=init_seed, augment=augment, device=device, store=store,
+                          space=space) for spec in estimators]
     rows = []
     todo = 0
     for index in tqdm(list(indices), desc=f"scoring {dataset}", unit="cell", disable=len(indices) < 5):
         arch = arch_of(int(index))
-        for spec in estimators:
-            key = ScoreKey(space, dataset, int(index), spec.name, spec.variant, batch_size, batch_seed, init_seed,
-                           augment, source)
-            cached = store.get(key)
-            was_cached = cached is not None
-            if not was_cached:
-                torch.manual_seed(init_seed + int(index))
-                net = build_network(arch, dataset).to(device)
-                options = {"variant": spec.variant} if spec.variant else {}
-                result = score(spec.name, net, batch, **options)
-                store.put(key, result.score, result.seconds, result.error, str(device))
-                cached = (result.score, result.seconds, result.error)
-                todo += 1
-            rows.append({"index": int(index), "arch": arch, "estimator": spec.label, "score": cached[0],
-                         "seconds": cached[1], "error": cached[2] or "", "cached": was_cached})
+        for scorer in scorers:
+            value, seconds, error, was_cached = scorer.score(int(index))
+            todo += not was_cached
+            rows.append({"index": int(index), "arch": arch, "estimator": scorer.spec.label, "score": value,
+                         "seconds": seconds, "error": error, "cached": was_cached})
     log.info("scored %d (cell, estimator) pairs, %d read from the run store", todo, len(rows) - todo)
     frame = pd.DataFrame(rows)
     frame["score"] = frame["score"].astype(float)

@@ -7,23 +7,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..benchmarks.nb201 import NB201
+from ..benchmarks.nb201 import NB201, protocol
 from ..errors import HarnessError
 from ..metrics import rank_agreement
 from . import baselines
-from .nb201_truth import PROTOCOLS
 from .tables import new_figure, save_figure, write_table
 
 
 def ground_truths(bench: NB201, dataset: str) -> dict[str, tuple[str, np.ndarray]]:
     """label -> (description, accuracy of every cell) for each split and budget present."""
-    protocol = next((p for p in PROTOCOLS if p.name == dataset), None)
-    if protocol is None:
-        raise HarnessError(f"no NB201 protocol for dataset {dataset!r}", "use cifar10, cifar100 or ImageNet16-120")
+    coords = protocol(dataset)
     truths = {}
     for epochs in (200, 12):
         for role in ("test", "valid"):
-            ds, split = getattr(protocol, role)
+            ds, split = getattr(coords, role)
             try:
                 values = bench.query(np.arange(len(bench)), dataset=ds, split=split, epochs=epochs, seed="mean")
             except HarnessError:

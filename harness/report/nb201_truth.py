@@ -12,13 +12,12 @@ the file that provides it, instead of being skipped silently.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..benchmarks.nb201 import NB201
+from ..benchmarks.nb201 import NB201, PROTOCOLS, Protocol  # noqa: F401 - re-exported
 from ..errors import HarnessError
 from ..metrics import rank_agreement
 from . import baselines
@@ -26,21 +25,6 @@ from .tables import new_figure, save_figure, write_table
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Protocol:
-    """How a paper names a dataset's validation and test accuracy (NB201's conventions)."""
-
-    name: str
-    valid: tuple[str, str]  # (benchmark dataset, split)
-    test: tuple[str, str]
-
-
-PROTOCOLS = (
-    Protocol("cifar10", ("cifar10-valid", "x-valid"), ("cifar10", "ori-test")),
-    Protocol("cifar100", ("cifar100", "x-valid"), ("cifar100", "x-test")),
-    Protocol("ImageNet16-120", ("ImageNet16-120", "x-valid"), ("ImageNet16-120", "x-test")),
-)
 
 OFFICIAL = ("or import the official files for every column: nas-harness data import nb201 --from "
             "NATS-tss-v1_0-3ffb9-simple (or NAS-Bench-201-v1_1-096897.pth)")

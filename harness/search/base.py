@@ -1,0 +1,144 @@
+"""What every search strategy shares: the budget, the two clocks, and the evaluation record.
+
+A strategy is one registered function ``fn(space, evaluator, tracker, rng, **options) -> int``
+(the chosen cell). It may use only the space's capabilities (``sample``, ``mutate``,
+``ops``/``index`` for encoding) and ``evaluator.evaluate``; every evaluation goes through the
+:class:`Tracker`, which charges both clocks and refuses one that the budget cannot afford.
+
+Clocks:
+- *simulated* seconds: what the evaluation would have cost to train, from the benchmark (NB201
+  charges each queried cell its training time; a training-free score charges nothing);
+- *wall* seconds: compute this machine spent (a training-free score's measured seconds; the
+  strategy's own bookkeeping for a tabular query).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import HarnessError
+from ..registry import Registry
+
+STRATEGIES = Registry("strategy")
+register = STRATEGIES.register
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Stop when any given limit is reached: seconds on ``clock`` and/or a number of cells."""
+
+    seconds: float | None = None
+    clock: str = "simulated"  # or "wall"
+    cells: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Budget":
+        """``12000s`` (simulated seconds), ``300s-wall`` (wall seconds), ``1000`` or ``1000cells``."""
+        text = text.strip().lower()
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)s(?:-(simulated|wall))?", text)
+        if m:
+            return cls(seconds=float(m.group(1)), clock=m.group(2) or "simulated")
+        m = re.fullmatch(r"(\d+)(?:cells)?", text)
+        if m and int(m.group(1)) > 0:
+            return cls(cells=int(m.group(1)))
+        raise HarnessError(f"budget {text!r} is not understood",
+                           "write 12000s (simulated seconds), 300s-wall (wall seconds) or 1000 (cells)")
+
+    def __str__(self) -> str:
+        if self.cells is not None:
+            return f"{self.cells} cells"
+        return f"{self.seconds:g} s {self.clock}"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """``reward``: higher is better (NaN: the evaluation failed, with ``error``)."""
+
+    reward: float
+    simulated_s: float
+    wall_s: float
+    error: str = ""
+
+
+class Evaluator(Protocol):
+    name: str
+
+    def evaluate(self, index: int, rng: np.random.Generator) -> Evaluation: ...
+
+
+class BudgetExhausted(Exception):
+    """Raised by :meth:`Tracker.evaluate` when the next evaluation does not fit the budget."""
+
+
+@dataclass
+class Tracker:
+    """Charges evaluations to both clocks and keeps the history of one search run.
+
+    As in NB201's scripts, an evaluation whose cost would exceed the budget ends the search and
+    is not counted.
+    """
+
+    budget: Budget
+    evaluator: Evaluator
+    simulated_s: float = 0.0
+    wall_s: float = 0.0
+    history: list = field(default_factory=list)  # (index, reward, simulated_s, wall_s) after each
+    failures: int = 0
+
+    def evaluate(self, index: int, rng: np.random.Generator) -> float:
+        if self.budget.cells is not None and len(self.history) >= self.budget.cells:
+            raise BudgetExhausted
+        start = time.perf_counter()
+        result = self.evaluator.evaluate(int(index), rng)
+        own = time.perf_counter() - start
+        wall = result.wall_s if result.wall_s > 0 else own
+        if self.budget.seconds is not None:
+            spent = self.simulated_s + result.simulated_s if self.budget.clock == "simulated" else self.wall_s + wall
+            if spent > self.budget.seconds:
+                raise BudgetExhausted
+        self.simulated_s += result.simulated_s
+        self.wall_s += wall
+        if not math.isfinite(result.reward):
+            self.failures += 1
+        self.history.append((int(index), result.reward, self.simulated_s, self.wall_s))
+        return result.reward
+
+    def best(self) -> int:
+        """The cell with the highest finite reward seen (NaN rewards are skipped, as nanargmax)."""
+        rewards = np.array([h[1] for h in self.history], dtype=np.float64)
+        if not np.isfinite(rewards).any():
+            raise HarnessError("every evaluation of this run failed", "see the failures recorded for the estimator")
+        return self.history[int(np.nanargmax(np.where(np.isfinite(rewards), rewards, np.nan)))][0]
+
+
+@dataclass
+class SearchResult:
+    strategy: str
+    estimator: str
+    run: int
+    seed: int
+    chosen: int
+    cells: int
+    distinct: int
+    simulated_s: float
+    wall_s: float
+    failures: int
+    history: list
+
+
+def run_strategy(name: str, space, evaluator: Evaluator, budget: Budget, seed: int, run: int = 0,
+                 **options) -> SearchResult:
+    """One run of strategy ``name``; its rng is ``np.random.default_rng([seed, run])``."""
+    entry = STRATEGIES.get(name)
+    rng = np.random.default_rng([seed, run])
+    tracker = Tracker(budget, evaluator)
+    chosen = entry.fn(space, evaluator, tracker, rng, **options)
+    return SearchResult(name, evaluator.name, run, seed, int(chosen), len(tracker.history),
+                        len({h[0] for h in tracker.history}), tracker.simulated_s, tracker.wall_s,
+                        tracker.failures, tracker.history)

@@ -1,0 +1,120 @@
+"""Estimators a strategy can query: the tabular oracle at a budget, or a training-free score.
+
+``tabular:ROLE@EPOCHS[:SEED]`` reads the benchmark: ROLE is ``valid`` or ``test`` of the search
+dataset's protocol (CIFAR-10 validation = ``cifar10-valid x-valid``), EPOCHS is 12 or 200, SEED
+is ``random`` (a seed drawn per query among those the benchmark has, NB201's ``is_random``;
+the default where per-seed values exist) or ``mean``. Each query charges the simulated clock the
+cell's training time for EPOCHS epochs: the run's own training time where the store has it,
+else EPOCHS/200 of the 200-epoch training time (NB201 records the same per-epoch time for both
+runs), plus one evaluation pass when the store has its time.
+
+Anything else is a training-free estimator (``naswot``, ``epe_nas:official10``, ...): it charges
+nothing to the simulated clock and its measured scoring seconds to the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+
+import numpy as np
+import torch
+
+from ..benchmarks.nb201 import NB201, protocol
+from ..errors import HarnessError
+from ..estimators.run import CellScorer, EstimatorSpec, default_device, make_batch
+from ..runstore import RunStore
+from .base import Evaluation
+
+log = logging.getLogger(__name__)
+
+_TABULAR = re.compile(r"tabular:(valid|test)@(12|200)(?::(random|mean))?")
+
+
+class TabularEvaluator:
+    """The benchmark as an oracle; all lookups precomputed as arrays (a query is an index)."""
+
+    def __init__(self, bench: NB201, dataset: str, role: str = "valid", epochs: int = 12, seed: str | None = None):
+        ds, split = getattr(protocol(dataset), role)
+        cells = np.arange(len(bench))
+        self.per_seed = None
+        if seed in (None, "random"):
+            try:
+                self.per_seed = bench.query(cells, dataset=ds, split=split, epochs=epochs, seed="all")
+            except HarnessError:
+                if seed == "random":
+                    raise HarnessError(f"the store has no per-seed {ds} {split} accuracy at {epochs} epochs",
+                                       f"use tabular:{role}@{epochs}:mean, or import the official NATS/.pth "
+                                       "files (nas-harness data import nb201)") from None
+                log.info("no per-seed %s %s @%d in the store: the reward is the seed mean", ds, split, epochs)
+        self.seed = "random" if self.per_seed is not None else "mean"
+        self.mean = bench.query(cells, dataset=ds, split=split, epochs=epochs, seed="mean")
+        self.cost, self.cost_note = _training_cost(bench, ds, split, epochs)
+        self.name = f"tabular:{role}@{epochs}:{self.seed}"
+
+    def evaluate(self, index: int, rng: np.random.Generator) -> Evaluation:
+        if self.per_seed is not None:
+            values = self.per_seed[index]
+            values = values[np.isfinite(values)]
+            reward = float(values[rng.integers(values.size)]) if values.size else math.nan
+        else:
+            reward = float(self.mean[index])
+        error = "" if math.isfinite(reward) else "the benchmark has no value for this cell"
+        return Evaluation(reward, float(self.cost[index]), 0.0, error)
+
+
+def _training_cost(bench: NB201, dataset: str, split: str, epochs: int) -> tuple[np.ndarray, str]:
+    """Seconds to train ``epochs`` epochs (+ one evaluation pass where known), per cell."""
+    cells = np.arange(len(bench))
+    try:
+        train = bench.query(cells, dataset=dataset, split="train", epochs=epochs, seed="mean", metric="time")
+        note = f"{dataset} train time of the {epochs}-epoch run"
+    except HarnessError:
+        try:
+            full = bench.query(cells, dataset=dataset, split="train", epochs=200, seed="mean", metric="time")
+        except HarnessError:
+            raise HarnessError(f"the store has no training time for {dataset}",
+                               "search on cifar10, or import the official NATS/.pth files "
+                               "(nas-harness data import nb201)") from None
+        train = full * epochs / 200
+        note = f"{epochs}/200 of the {dataset} 200-epoch train time"
+    try:
+        evaluation = bench.query(cells, dataset=dataset, split=split, epochs=epochs, seed="mean", metric="time")
+        note += f" + one {split} evaluation"
+        train = train + np.nan_to_num(evaluation, nan=0.0)
+    except HarnessError:
+        note += " (no evaluation time in the store)"
+    return train, note
+
+
+class TrainingFreeEvaluator:
+    """A training-free score as the reward; scores shared through the run store."""
+
+    def __init__(self, spec: EstimatorSpec, bench: NB201, dataset: str, *, batch_size: int, batch_seed: int,
+                 init_seed: int = 0, augment: bool = False, device: torch.device | None = None,
+                 store: RunStore | None = None):
+        device = device or default_device()
+        batch, images = make_batch(dataset, batch_size, batch_seed, augment, device)
+        self.scorer = CellScorer(bench.arch, dataset, spec, batch=batch, images=images, batch_size=batch_size,
+                                 batch_seed=batch_seed, init_seed=init_seed, augment=augment, device=device,
+                                 store=store)
+        self.name = spec.label
+        self.cost_note = "no training (simulated 0 s); wall = measured scoring seconds per cell"
+        self.computed = 0
+
+    def evaluate(self, index: int, rng: np.random.Generator) -> Evaluation:
+        value, seconds, error, cached = self.scorer.score(index)
+        self.computed += not cached
+        return Evaluation(value if not error else math.nan, 0.0, max(seconds, 1e-12), error)
+
+
+def make_evaluator(text: str, bench: NB201, dataset: str, **training_free):
+    """``tabular:valid@12`` and friends, or a training-free ``name[:variant]``."""
+    m = _TABULAR.fullmatch(text.strip())
+    if m:
+        return TabularEvaluator(bench, dataset, m.group(1), int(m.group(2)), m.group(3))
+    if text.startswith("tabular"):
+        raise HarnessError(f"estimator {text!r} is not understood",
+                           "write tabular:valid@12, tabular:valid@200, tabular:test@200 (optionally :mean or :random)")
+    return TrainingFreeEvaluator(EstimatorSpec.parse(text), bench, dataset, **training_free)
