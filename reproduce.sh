@@ -5,6 +5,8 @@
 #   ./reproduce.sh test     the test suite (what CI runs); extra arguments go to pytest
 #   ./reproduce.sh slow     the long experiments (tests marked slow)
 #   ./reproduce.sh bench    the performance benchmarks (pytest-benchmark, ratios against baselines)
+#   ./reproduce.sh long     the long experiments (~2 h on 2 CPU cores): 1,000-cell training-free
+#                           correlation table, NASLib agreement, N-sample training-free searches
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -45,6 +47,30 @@ job="${1:-run}"
 case "$job" in
   run)
     nas-harness report nb201 --out results/nb201 "$@"
+    # NB201's search table (12,000 s simulated, 12-epoch reward), 500 runs each
+    for strategy in rea random; do
+      nas-harness search --strategy "$strategy" --estimator tabular:valid@12 --budget 12000s --runs 500 \
+        --seed 0 --out "results/search/$strategy"
+    done
+    # REINFORCE over the learning rates NB201 tried (GRID-RL.sh) and its script's default 0.001
+    for lr in 0.001 0.01 0.02 0.1 0.2 0.5; do
+      nas-harness search --strategy reinforce --option learning_rate=$lr --estimator tabular:valid@12 \
+        --budget 12000s --runs 500 --seed 0 --out "results/search/reinforce-lr$lr"
+    done
+    nas-harness report search results/search/*/ --out results/search
+    ;;
+  long)
+    ests=epe_nas,naswot,synflow,snip,grad_norm,grasp,fisher,jacob_cov,zen,l2_norm,plain,params,flops
+    nas-harness correlate --dataset cifar10 --estimators "$ests" --archs 1000 --seed 0 \
+      --batch-size 64 --batch-seed 42 --out results/correlate-cifar10
+    nas-harness agree naslib --dataset cifar10 --batch-size 64 --batch-seed 42 --out results/naslib
+    for est in naswot epe_nas; do
+      nas-harness search --strategy n_sample --estimator $est --budget 10 --runs 100 --seed 0 \
+        --batch-size 64 --batch-seed 42 --out "results/search/n_sample-$est-N10"
+      nas-harness search --strategy n_sample --estimator $est --budget 100 --runs 20 --seed 0 \
+        --batch-size 64 --batch-seed 42 --out "results/search/n_sample-$est-N100"
+    done
+    nas-harness report search results/search/*/ --out results/search
     ;;
   test)
     python -m pytest -q "$@"
@@ -56,7 +82,7 @@ case "$job" in
     python -m pytest -q benchmarks --benchmark-only -o addopts="" "$@"
     ;;
   *)
-    echo "reproduce.sh: unknown job '$job'; use run, test, slow or bench" >&2
+    echo "reproduce.sh: unknown job '$job'; use run, test, slow, bench or long" >&2
     exit 2
     ;;
 esac

@@ -324,7 +324,8 @@ def cmd_search(args) -> int:
         context += (f" Batch of {args.batch_size} {args.dataset} training images, batch seed {args.batch_seed}, "
                     f"init seed {args.init_seed}; {evaluator.computed} scores computed in this call, the rest "
                     "read from the run store.")
-    summary = write_search_report(runs, out, budget.cells, context)
+    summary = write_search_report(runs, out, budget.cells, context,
+                                  options=" ".join(f"{k}={v}" for k, v in options.items()))
     label = "C10 test" if "C10 test" in runs else next(c for c in runs.columns if c.startswith("C"))
     horizon = max(r.simulated_s for r in results)
     if horizon > 0:
@@ -352,6 +353,28 @@ def cmd_report_nb201(args) -> int:
     needed = out / "data_needed.md"
     if needed.exists():
         print("\n" + needed.read_text())
+    return 0
+
+
+def cmd_report_search(args) -> int:
+    import pandas as pd
+
+    from .report.search import combined_table
+    from .report.tables import to_markdown, write_table
+
+    summaries = []
+    for folder in args.folders:
+        path = Path(folder) / "summary.csv"
+        if not path.is_file():
+            raise HarnessError(f"{path} not found", "pass folders written by nas-harness search --out")
+        summaries.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+    table = combined_table(summaries)
+    out = _out_dir(args.out)
+    write_table(table, out, "search_table", "NB201 search: ours (mean±std over runs) beside the published numbers",
+                "Accuracies of the chosen cell, 200 epochs, seed mean. Published (Δ = ours − published); `*`: the "
+                "difference exceeds two standard errors. `simulated_s`/`wall_s`: mean per run. Each row's folder holds "
+                "its runs, summary and trajectory.", digits=1)
+    print(to_markdown(table, 1))
     return 0
 
 
@@ -463,6 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.set_defaults(func=cmd_report_nb201)
+
+    p = report.add_parser("search", help="one table of several nas-harness search outputs, beside the published")
+    p.add_argument("folders", nargs="+", help="folders written by nas-harness search --out")
+    p.add_argument("--out", required=True, help="output folder for search_table.{csv,md}")
+    p.set_defaults(func=cmd_report_search)
     return parser
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.benchmarks.nb201 import NB201, SEEDS, arch_to_str, str_to_ops
+from harness.benchmarks.nb201 import NB201, SEEDS
+from harness.spaces.nb201 import arch_to_str, parse_arch as str_to_ops
 from harness.benchmarks.nb201_import import import_into, read_source
 from harness.errors import HarnessError
 

@@ -75,12 +75,38 @@ def trajectory_plot(grid: np.ndarray, curves: np.ndarray, label: str, title: str
     save_figure(fig, out, name)
 
 
-def write_search_report(runs: pd.DataFrame, out: Path, cells_budget: int | None, context: str) -> pd.DataFrame:
+def write_search_report(runs: pd.DataFrame, out: Path, cells_budget: int | None, context: str,
+                        options: str = "") -> pd.DataFrame:
     out = Path(out)
     write_table(runs, out, "runs", "Search runs: the chosen cell of each run and its accuracies", digits=3)
     summary = summary_table(runs, cells_budget)
+    summary.insert(2, "options", options)
     write_table(summary, out, "summary", "Search summary (mean and std over runs)",
                 context + "\n\nAccuracies: 200-epoch seed means of the chosen cell (`@12`: the 12-epoch run). "
                 "`simulated_s`, `wall_s`, `cells`: means per run. `within_2se`: |delta| <= 2 x the standard error "
                 "of the difference of the two means. Published numbers: `baselines/nb201_search.csv`.", digits=2)
     return summary
+
+
+def combined_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows: one per search (strategy, estimator, options, budget); columns: the six 200-epoch
+    accuracies as ``ours mean +- std`` and the published ``mean +- std`` with the delta."""
+    rows = []
+    for summary in summaries:
+        head = summary.iloc[0]
+        row = {"strategy": head.strategy, "options": head.get("options", ""), "estimator": head.estimator,
+               "budget": head.budget, "runs": int(head.runs), "simulated_s": f"{head.simulated_s:.0f}", "wall_s": f"{head.wall_s:.3g}"}
+        for _, r in summary.iterrows():
+            if r.metric not in SPLITS:
+                continue
+            row[r.metric] = f"{r['mean']:.2f}±{r['std']:.2f}"
+            if "published_mean" in summary and pd.notna(r.get("published_mean")):
+                flag = "" if r.within_2se else " *"
+                row[f"{r.metric} published (Δ)"] = (f"{r.published_mean:.2f}±{r.published_std:.2f} "
+                                                    f"({r.delta:+.2f}{flag})")
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    order = ["strategy", "options", "estimator", "budget", "runs", "simulated_s", "wall_s"]
+    for label in SPLITS:
+        order += [c for c in (label, f"{label} published (Δ)") if c in table]
+    return table[order]
