@@ -63,9 +63,14 @@ def test_agree_command_bad_dataset(tmp_path, nb201, capsys):
 
 
 def test_published_comparison_keeps_the_sign():
-    table = pd.DataFrame({"estimator": ["synflow", "snip"], "truth": ["test@200"] * 2, "n": [1000, 1000],
-                          "spearman": [0.74, -0.60], "spearman_lo": [0.7, -0.65], "spearman_hi": [0.78, -0.55]})
+    table = pd.DataFrame({"estimator": ["synflow", "snip", "synflow"], "truth": ["valid@200", "valid@200", "test@200"],
+                          "n": [1000] * 3, "spearman": [0.74, -0.60, 0.80], "spearman_lo": [0.7, -0.65, 0.77],
+                          "spearman_hi": [0.78, -0.55, 0.83]})
     comp = published_comparison(table, "cifar10").set_index("estimator")
+    # CIFAR-10: the authors' truth is NB201's cifar10-valid run, compared on valid@200; test@200 rides along
+    assert comp.loc["synflow", "truth"] == "valid@200"
+    assert comp.loc["synflow", "ours_spearman_test@200"] == 0.80
+    assert "cifar10-valid" in comp.loc["synflow", "paper_truth"]
     assert comp.loc["synflow", "published_abs_spearman"] == 0.737
     assert comp.loc["synflow", "within_tolerance"]
     # a sign error is a large delta, not hidden by abs()
