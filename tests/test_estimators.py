@@ -106,6 +106,43 @@ def test_official10_variant_differs_only_above_100_classes(batch):
     assert score("epe_nas", _net(), batch).score == score("epe_nas", _net(), batch, variant="official10").score
 
 
+DEAD = ("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",  # node 2 unfed
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")  # nodes 1, 2 dead
+
+
+@pytest.mark.parametrize("arch", DEAD)
+def test_pruning_dead_edges_keeps_the_function_and_its_input_jacobian(arch, batch):
+    full, pruned = _net(arch), _net(arch).prune_unreachable_()
+    assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in full.parameters())
+    full.train()
+    pruned.train()
+    assert torch.equal(full(batch.x), pruned(batch.x))
+    assert torch.equal(input_jacobian(full, batch.x), input_jacobian(pruned, batch.x))
+    # function-only estimators prune inside score(): the scores are those of the full network
+    from harness.estimators.epe_nas import epe_nas
+    assert score("epe_nas", _net(arch), batch).score == epe_nas(_net(arch), batch)
+    assert ESTIMATORS.get("epe_nas").meta["function_only"] and not ESTIMATORS.get("naswot").meta.get("function_only")
+
+
+@pytest.mark.parametrize("arch", (BEST, *DEAD))
+def test_naswot_computes_each_shared_kernel_once_and_counts_it_per_relu(arch, batch):
+    net = _net(arch)
+    net.train()
+    naive = torch.zeros(len(batch.x), len(batch.x), dtype=torch.float64)
+
+    def hook(module, inputs, output):
+        nonlocal naive
+        c = (inputs[0] > 0).flatten(1).double()
+        naive = naive + c @ c.T + (1 - c) @ (1 - c).T
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        net(batch.x)
+    for h in handles:
+        h.remove()
+    assert score("naswot", _net(arch), batch).score == float(torch.linalg.slogdet(naive)[1])
+
+
 def test_hamming_kernel_counts_agreements():
     codes = torch.tensor([[1, 0, 1, 1], [1, 1, 0, 1], [0, 0, 0, 0]], dtype=torch.bool)
     naive = torch.tensor([[4 - int((a != b).sum()) for b in codes] for a in codes], dtype=torch.float64)

@@ -6,7 +6,9 @@ An estimator is one function registered by name in one file::
     def synflow(net, batch, **options) -> float: ...
 
 It receives a freshly initialised network and a :class:`Batch` of real images and returns a
-float. :func:`score` times it and records any failure (an exception, NaN or inf) with its
+float. ``function_only=True`` declares that the score depends only on the function
+``x -> net(x)`` (not on dead weights or hooks), so :func:`score` first prunes the edges that
+cannot reach the output. :func:`score` times it and records any failure (an exception, NaN or inf) with its
 reason: a failure is never replaced by a number.
 """
 
@@ -67,6 +69,8 @@ def score(name: str, net: torch.nn.Module, batch: Batch, **options) -> ScoreResu
     entry = ESTIMATORS.get(name)
     variant = str(options.get("variant", entry.meta.get("default_variant", "")))
     start = time.perf_counter()
+    if entry.meta.get("function_only") and hasattr(net, "prune_unreachable_"):
+        net.prune_unreachable_()  # the score depends on x -> net(x) only: dead edges are wasted work
     try:
         value = float(entry.fn(net, batch, **options))
         error = "" if math.isfinite(value) else f"non-finite score ({value})"

@@ -38,7 +38,7 @@ def epe_score(jacobian: torch.Tensor, labels: torch.Tensor, num_classes: int) ->
 
 
 @register("epe_nas", needs=("images", "labels", "input gradients"), variants=("paper", "official10"),
-          default_variant="paper", reference="Lopes et al., ICANN 2021 (arXiv 2102.08099)")
+          default_variant="paper", function_only=True, reference="Lopes et al., ICANN 2021 (arXiv 2102.08099)")
 def epe_nas(net: torch.nn.Module, batch: Batch, variant: str = "paper") -> float:
     """EPE-NAS: per-class correlation of input Jacobians (BatchNorm in train mode).
 

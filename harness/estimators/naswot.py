@@ -35,10 +35,16 @@ def naswot(net: torch.nn.Module, batch: Batch, variant: str = "hamming") -> floa
     if variant != "hamming":
         raise ValueError(f"unknown naswot variant {variant!r}")
     kernel = torch.zeros(len(batch.x), len(batch.x), dtype=torch.float64, device=batch.device)
+    seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(input) -> (input, its kernel)
 
     def hook(module, inputs, output):
+        # ReLUs on one node see the same tensor: count its kernel once per ReLU, compute it once.
+        # The held reference keeps the id unique; integer counts make the sum order-exact.
         nonlocal kernel
-        kernel = kernel + hamming_kernel((inputs[0].detach() > 0).flatten(1))
+        x = inputs[0]
+        if id(x) not in seen:
+            seen[id(x)] = (x, hamming_kernel((x.detach() > 0).flatten(1)))
+        kernel = kernel + seen[id(x)][1]
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
     net.train()
@@ -48,4 +54,5 @@ def naswot(net: torch.nn.Module, batch: Batch, variant: str = "hamming") -> floa
     finally:
         for h in handles:
             h.remove()
+        seen.clear()
     return float(torch.linalg.slogdet(kernel)[1])

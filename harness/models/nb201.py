@@ -72,6 +72,13 @@ class Cell(nn.Module):
         self.edges = [(e, src, dst) for e, (src, dst) in enumerate(EDGES) if keep[e]]
         self.ops = nn.ModuleDict({str(e): make_op(OPS[ops[e]], channels) for e, _, _ in self.edges})
 
+    def prune_(self, ops: Sequence[int]) -> None:
+        """Drop, in place, the edges that cannot carry a signal to the output (weights kept)."""
+        keep = live_edges(ops)
+        self.edges = [(e, src, dst) for e, src, dst in self.edges if keep[e]]
+        for name in [n for n in self.ops if not keep[int(n)]]:
+            del self.ops[name]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes: list[torch.Tensor | None] = [x, None, None, None]
         for e, src, dst in self.edges:
@@ -121,6 +128,20 @@ class NB201Network(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes)
         self.feature_dim = channels
+
+    def prune_unreachable_(self) -> "NB201Network":
+        """Drop, in place, every cell edge that cannot reach the output (``none`` edges included).
+
+        The remaining weights are untouched, so ``net(x)`` and its input gradient are exactly
+        what they were (a dead edge's output is never used; an edge from a node fed only by
+        ``none`` edges adds an exact zero at initialisation). Scores that depend only on the
+        function ``x -> net(x)`` (EPE-NAS, jacob_cov) may prune; scores that hook every ReLU
+        (NASWOT) or sum over all weights may not. Returns ``self``.
+        """
+        for cell in self.cells:
+            if isinstance(cell, Cell):
+                cell.prune_(self.ops)
+        return self
 
     def forward_pre_pool(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before global pooling (after the last BN + ReLU), (batch, 4C, h, w)."""
