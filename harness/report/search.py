@@ -19,12 +19,16 @@ SPLITS = {"C10 val": ("cifar10-valid", "x-valid"), "C10 test": ("cifar10", "ori-
           "IN16 val": ("ImageNet16-120", "x-valid"), "IN16 test": ("ImageNet16-120", "x-test")}
 
 
-def _published_rows(strategy: str, estimator: str, cells: int | None, dataset: str) -> pd.DataFrame:
+def _published_rows(strategy: str, estimator: str, cells: int | None, dataset: str,
+                    budget: str | None = None) -> pd.DataFrame:
+    """Published rows for the same strategy, estimator and search dataset (and, for a tabular
+    estimator, the same budget: a search with another budget is another experiment)."""
     table = baselines.load("nb201_search")
     table = table[table.search_dataset == dataset]
     if estimator.startswith("tabular:"):
         est = estimator.rsplit(":", 1)[0] if estimator.count(":") == 2 else estimator
-        return table[(table.strategy == strategy) & (table.estimator == est)]
+        rows = table[(table.strategy == strategy) & (table.estimator == est)]
+        return rows if budget is None else rows[rows.budget == budget]
     name = PUBLISHED_NAME.get(estimator, estimator)
     rows = table[(table.strategy == strategy) & (table.estimator == name)]
     if cells is not None:
@@ -38,7 +42,7 @@ def summary_table(runs: pd.DataFrame, cells_budget: int | None = None) -> pd.Dat
     ``within_2se``: |delta| <= 2 * sqrt(std_ours^2/runs_ours + std_pub^2/runs_pub).
     """
     strategy, estimator = runs.strategy.iloc[0], runs.estimator.iloc[0]
-    published = _published_rows(strategy, estimator, cells_budget, runs.dataset.iloc[0])
+    published = _published_rows(strategy, estimator, cells_budget, runs.dataset.iloc[0], str(runs.budget.iloc[0]))
     rows = []
     for label in [c for c in runs.columns if c.split(" ")[0] in ("C10", "C100", "IN16")]:
         values = runs[label].to_numpy(dtype=np.float64)

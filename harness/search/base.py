@@ -8,8 +8,9 @@ A strategy is one registered function ``fn(space, evaluator, tracker, rng, **opt
 Clocks:
 - *simulated* seconds: what the evaluation would have cost to train, from the benchmark (NB201
   charges each queried cell its training time; a training-free score charges nothing);
-- *wall* seconds: compute this machine spent (a training-free score's measured seconds; the
-  strategy's own bookkeeping for a tabular query).
+- *wall* seconds: compute this machine spent (a training-free score's measured seconds, also
+  when it is read back from the run store; the lookup for a tabular query), plus, in a run's
+  total, the strategy's own compute between evaluations (e.g. BOHB's TPE proposals).
 """
 
 from __future__ import annotations
@@ -90,13 +91,18 @@ class Tracker:
     wall_s: float = 0.0
     history: list = field(default_factory=list)  # (index, reward, simulated_s, wall_s) after each
     failures: int = 0
+    inside_s: float = 0.0  # real seconds spent inside evaluate (the rest of a run is the strategy's own)
 
-    def evaluate(self, index: int, rng: np.random.Generator) -> float:
+    def evaluate(self, index: int, rng: np.random.Generator, evaluator: Evaluator | None = None) -> float:
+        """Evaluate one cell with the run's evaluator, or with ``evaluator`` (another fidelity of
+        it, for multi-fidelity strategies); both clocks are charged either way."""
+        evaluator = evaluator or self.evaluator
         if self.budget.cells is not None and len(self.history) >= self.budget.cells:
             raise BudgetExhausted
         start = time.perf_counter()
-        result = self.evaluator.evaluate(int(index), rng)
+        result = evaluator.evaluate(int(index), rng)
         own = time.perf_counter() - start
+        self.inside_s += own
         wall = result.wall_s if result.wall_s > 0 else own
         if self.budget.seconds is not None:
             spent = self.simulated_s + result.simulated_s if self.budget.clock == "simulated" else self.wall_s + wall
@@ -138,7 +144,9 @@ def run_strategy(name: str, space, evaluator: Evaluator, budget: Budget, seed: i
     entry = STRATEGIES.get(name)
     rng = np.random.default_rng([seed, run])
     tracker = Tracker(budget, evaluator)
+    start = time.perf_counter()
     chosen = entry.fn(space, evaluator, tracker, rng, **options)
+    overhead = max(time.perf_counter() - start - tracker.inside_s, 0.0)  # the strategy's own compute
     return SearchResult(name, evaluator.name, run, seed, int(chosen), len(tracker.history),
-                        len({h[0] for h in tracker.history}), tracker.simulated_s, tracker.wall_s,
+                        len({h[0] for h in tracker.history}), tracker.simulated_s, tracker.wall_s + overhead,
                         tracker.failures, tracker.history)

@@ -37,6 +37,8 @@ class TabularEvaluator:
 
     def __init__(self, bench: NB201, dataset: str, role: str = "valid", epochs: int = 12, seed: str | None = None):
         ds, split = getattr(protocol(dataset), role)
+        self._args = (bench, dataset, role, seed)
+        self.epochs = epochs
         cells = np.arange(len(bench))
         self.per_seed = None
         if seed in (None, "random"):
@@ -52,6 +54,17 @@ class TabularEvaluator:
         self.mean = bench.query(cells, dataset=ds, split=split, epochs=epochs, seed="mean")
         self.cost, self.cost_note = _training_cost(bench, ds, split, epochs)
         self.name = f"tabular:{role}@{epochs}:{self.seed}"
+
+    fidelities = (12, 200)  # epochs NB201 trained every cell for
+
+    def at_epochs(self, epochs: int) -> "TabularEvaluator":
+        """The same oracle (role, seed rule, dataset) at another training budget (epochs)."""
+        if epochs not in self.fidelities:
+            raise HarnessError(f"NB201 has no {epochs}-epoch run", f"use one of {self.fidelities}")
+        if epochs == self.epochs:
+            return self
+        bench, dataset, role, seed = self._args
+        return TabularEvaluator(bench, dataset, role, epochs, seed)
 
     def evaluate(self, index: int, rng: np.random.Generator) -> Evaluation:
         if self.per_seed is not None:

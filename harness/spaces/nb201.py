@@ -138,6 +138,7 @@ class NB201Space:
         self._code_to_index = np.empty(N_CELLS, dtype=np.int64)
         self._code_to_index[self._codes(self._ops)] = np.arange(N_CELLS)
         self._canon: list[str] | None = None
+        self._mutations: list | None = None  # per cell: 6 edges x 4 other ops -> index, built on first use
 
     @classmethod
     def from_benchmark(cls, bench) -> "NB201Space":
@@ -189,12 +190,27 @@ class NB201Space:
         return rng.choice(N_CELLS, size=n, replace=replace).astype(np.int64)
 
     def mutate(self, index: int, rng: np.random.Generator | int | None) -> int:
-        """Change exactly one edge (uniform) to a different op (uniform); returns the new index."""
-        rng = np.random.default_rng(rng)
-        ops = np.array(self.ops(index))
+        """Change exactly one edge (uniform) to a different op (uniform); returns the new index.
+
+        Draws ``edge = rng.integers(6)``, then ``k = rng.integers(4)`` and sets the edge's op to
+        ``(op + 1 + k) % 5``; the result is read from a table of all 15,625 x 24 mutations.
+        """
+        if not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(rng)
+        if self._mutations is None:
+            self._mutations = self._mutation_table().tolist()
         edge = int(rng.integers(N_EDGES))
-        ops[edge] = (ops[edge] + 1 + int(rng.integers(N_OPS - 1))) % N_OPS
-        return int(self._code_to_index[self._codes(ops)])
+        return self._mutations[self._check_index(index)][edge][int(rng.integers(N_OPS - 1))]
+
+    def _mutation_table(self) -> np.ndarray:
+        """(15625, 6, 4): the index of cell i with edge e set to op (ops[i, e] + 1 + k) % 5."""
+        table = np.empty((N_CELLS, N_EDGES, N_OPS - 1), dtype=np.int64)
+        for edge in range(N_EDGES):
+            for k in range(N_OPS - 1):
+                ops = self._ops.astype(np.int64)
+                ops[:, edge] = (ops[:, edge] + 1 + k) % N_OPS
+                table[:, edge, k] = self._code_to_index[self._codes(ops)]
+        return table
 
     def neighbours(self, index: int) -> np.ndarray:
         """The 24 cells one edge away."""
