@@ -5,8 +5,9 @@
 #   ./reproduce.sh test     the test suite (what CI runs); extra arguments go to pytest
 #   ./reproduce.sh slow     the long experiments (tests marked slow)
 #   ./reproduce.sh bench    the performance benchmarks (pytest-benchmark, ratios against baselines)
-#   ./reproduce.sh long     the long experiments (~2 h on 2 CPU cores): 1,000-cell training-free
-#                           correlation table, NASLib agreement, N-sample training-free searches
+#   ./reproduce.sh long     the long experiments (~3 h on 2 CPU cores): 1,000-cell training-free
+#                           correlation table, NASLib agreement, naswot and epe_nas on all 15,625
+#                           cells, N-sample training-free searches
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -57,6 +58,11 @@ case "$job" in
       nas-harness search --strategy reinforce --option learning_rate=$lr --estimator tabular:valid@12 \
         --budget 12000s --runs 500 --seed 0 --out "results/search/reinforce-lr$lr"
     done
+    # BOHB (Optuna: TPE + Hyperband over the 12/200-epoch budgets) at NB201's budget and at 10x
+    for budget in 12000 120000; do
+      out=results/search/bohb; [ "$budget" = 12000 ] || out="results/search/bohb-${budget}s"
+      nas-harness search --strategy bohb --estimator tabular:valid@12 --budget ${budget}s --runs 500 --seed 0 --out "$out"
+    done
     nas-harness report search results/search/*/ --out results/search
     ;;
   long)
@@ -64,11 +70,14 @@ case "$job" in
     nas-harness correlate --dataset cifar10 --estimators "$ests" --archs 1000 --seed 0 \
       --batch-size 64 --batch-seed 42 --out results/correlate-cifar10
     nas-harness agree naslib --dataset cifar10 --batch-size 64 --batch-seed 42 --out results/naslib
+    # every cell scored once per estimator (about 45 min each), then 500 N-sample runs per N from that cache
     for est in naswot epe_nas; do
-      nas-harness search --strategy n_sample --estimator $est --budget 10 --runs 100 --seed 0 \
-        --batch-size 64 --batch-seed 42 --out "results/search/n_sample-$est-N10"
-      nas-harness search --strategy n_sample --estimator $est --budget 100 --runs 20 --seed 0 \
-        --batch-size 64 --batch-seed 42 --out "results/search/n_sample-$est-N100"
+      nas-harness correlate --dataset cifar10 --estimators $est --archs 15625 --seed 0 \
+        --batch-size 64 --batch-seed 42 --out "results/correlate-cifar10-all-$est"
+      for n in 10 100 1000; do
+        nas-harness search --strategy n_sample --estimator $est --budget $n --runs 500 --seed 0 \
+          --batch-size 64 --batch-seed 42 --out "results/search/n_sample-$est-N$n"
+      done
     done
     nas-harness report search results/search/*/ --out results/search
     ;;

@@ -268,6 +268,19 @@ def cmd_agree_naslib(args) -> int:
     return 0
 
 
+# -- budgeted performance estimation ---------------------------------------------------------
+def cmd_bpe_replay(args) -> int:
+    from .bpe.replay import write_replay
+    from .report.tables import to_markdown
+
+    bench = _open_nb201(args) if args.nb201 else None
+    configs = write_replay(_out_dir(args.out), bench, n_boot=args.n_boot, path=args.file)
+    cols = ["name", "paper_name", "epochs", "batch_size", "lr", "layers", "channels", "image_size", "precision",
+            "cutout", "spearman", "kendall", "sheet_spearman", "gpu_hours", "pareto"]
+    print(to_markdown(configs[cols], 4))
+    return 0
+
+
 def _options(pairs: list[str] | None) -> dict:
     options = {}
     for pair in pairs or []:
@@ -478,6 +491,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_agree_naslib)
+
+    bpe = sub.add_parser("bpe", help="budgeted performance estimation").add_subparsers(
+        dest="bpe_command", required=True, parser_class=_Parser)
+    p = bpe.add_parser("replay", help="the BPE paper's 32 configurations: correlations recomputed, cost, Pareto front")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--file", help="the spreadsheet (default HARNESS_DATA/bpe/Search_Hyperparameters_Results.xlsx)")
+    p.add_argument("--no-nb201", dest="nb201", action="store_false",
+                   help="skip NB201's 12-epoch run as a second tabular BPE")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.set_defaults(func=cmd_bpe_replay)
 
     report = sub.add_parser("report", help="emit the harness's tables").add_subparsers(dest="report_command",
                                                                                        required=True, parser_class=_Parser)

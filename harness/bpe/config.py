@@ -1,0 +1,89 @@
+"""A budgeted performance estimation (BPE) configuration: how cheaply one candidate is trained.
+
+The eight hyper-parameters of Zheng et al. (CVPR 2020, Fig. 2) plus the fraction of the training
+data. ``layers`` counts cells the way the target space does: for DARTS networks the total number
+of cells (the paper's ``n_layers``), for NB201 networks the cells per stage (NB201's ``N``;
+the full network has 5).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import HarnessError
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class BPEConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.03  # initial SGD learning rate (cosine to 0 over ``epochs``)
+    layers: int = 6  # DARTS: total cells; NB201: cells per stage
+    channels: int = 8  # initial channels
+    image_size: int = 16  # pixels (images are resized after augmentation)
+    precision: str = "fp32"  # fp32, or fp16/bf16 autocast
+    cutout: int = 0  # cutout length in pixels (0: none)
+    fraction: float = 1.0  # fraction of the training split used (class-stratified, seeded)
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+
+    def __post_init__(self):
+        checks = [(self.epochs >= 1, "epochs >= 1"), (self.batch_size >= 1, "batch_size >= 1"),
+                  (self.lr > 0, "lr > 0"), (self.layers >= 1, "layers >= 1"), (self.channels >= 1, "channels >= 1"),
+                  (self.image_size >= 8, "image_size >= 8"), (self.precision in PRECISIONS, f"precision in {PRECISIONS}"),
+                  (self.cutout >= 0, "cutout >= 0"), (0 < self.fraction <= 1, "0 < fraction <= 1")]
+        for ok, rule in checks:
+            if not ok:
+                raise HarnessError(f"BPE configuration {self.label} breaks the rule {rule}", "fix that value")
+
+    @property
+    def label(self) -> str:
+        """All fields in one stable, readable key (``e10-b128-lr0.03-...``), used to key results."""
+        return (f"e{self.epochs}-b{self.batch_size}-lr{self.lr:g}-l{self.layers}-c{self.channels}-i{self.image_size}"
+                f"-{self.precision}-co{self.cutout}-f{self.fraction:g}-m{self.momentum:g}-wd{self.weight_decay:g}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def parse(cls, text: str) -> "BPEConfig":
+        """A preset name (``BPE1``, ``BPE2``) or ``key=value`` pairs separated by commas, e.g.
+        ``epochs=2,batch_size=128,layers=1,channels=8,image_size=16,fraction=0.1`` (short keys
+        ``batch``, ``image``, ``fp`` are accepted; ``fp=16`` means fp16)."""
+        text = text.strip()
+        if text.upper() in PRESETS:
+            return PRESETS[text.upper()]
+        names = {f.name: f.type for f in fields(cls)}
+        aliases = {"batch": "batch_size", "image": "image_size", "fp": "precision", "lr": "lr", "c": "channels"}
+        values: dict = {}
+        for pair in filter(None, text.split(",")):
+            key, sep, value = pair.partition("=")
+            key = aliases.get(key.strip(), key.strip())
+            if not sep or key not in names:
+                raise HarnessError(f"BPE setting {pair!r} is not understood",
+                                   f"write a preset ({', '.join(PRESETS)}) or key=value pairs with keys "
+                                   f"{', '.join(names)}")
+            value = value.strip()
+            if key == "precision":
+                value = value if value.startswith(("fp", "bf")) else f"fp{value}"
+            elif names[key] in ("int", int):
+                if not re.fullmatch(r"\d+", value):
+                    raise HarnessError(f"BPE setting {key}={value} is not a whole number", f"write e.g. {key}=8")
+                value = int(value)
+            elif names[key] in ("float", float):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise HarnessError(f"BPE setting {key}={value} is not a number", f"write e.g. {key}=0.5") from None
+            values[key] = value
+        return cls(**values)
+
+
+#: the paper's two chosen BPEs (sheet "Hyperparameters Search": BPE1 = Task5, BPE2 = Task32)
+PRESETS = {
+    "BPE1": BPEConfig(epochs=10, batch_size=128, lr=0.03, layers=6, channels=8, image_size=16, precision="fp32"),
+    "BPE2": BPEConfig(epochs=30, batch_size=128, lr=0.03, layers=16, channels=16, image_size=16, precision="fp32"),
+}
