@@ -281,6 +281,46 @@ def cmd_bpe_replay(args) -> int:
     return 0
 
 
+def cmd_mip(args) -> int:
+    from .bpe.config import BPEConfig
+    from .bpe.mip import mip, write_mip
+    from .report.tables import to_markdown
+
+    kind, _, name = args.evaluator.partition(":")
+    if args.evaluator in ("tabular:bpe-paper", "tabular:bpe-paper-surrogate"):
+        from .bpe.evaluators import TableEvaluator
+        from .bpe.replay import load_table
+
+        mode = "surrogate" if args.evaluator.endswith("surrogate") else "measured"
+        evaluator = TableEvaluator(load_table(args.file), mode=mode, seed=args.seed)
+        context = (f"The BPE paper's sheet ({mode}: " + ("only its 32 measured configurations" if mode == "measured"
+                   else "random forests fitted on its 32 configurations predict the others; `source` says which")
+                   + f"), samples {args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
+    elif args.evaluator == "train:nb201":
+        from .bpe.evaluators import TrainEvaluator, space_from_text
+        import torch
+
+        space = space_from_text(args.space)
+        bench = _open_nb201(args)
+        rng = np.random.default_rng(args.cell_seed)
+        cells = np.sort(rng.choice(len(bench), size=args.cells, replace=False))
+        base = BPEConfig.parse(args.base)
+        evaluator = TrainEvaluator(bench, cells, space, base, init_seed=args.seed,
+                                   device=torch.device(args.device) if args.device else None)
+        context = (f"Real training of {args.cells} NB201 cells (cell seed {args.cell_seed}) on this machine, base "
+                   f"{base.label}, space {args.space}; Spearman vs cifar10-valid x-valid @200 (seed mean); samples "
+                   f"{args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
+    else:
+        raise HarnessError(f"MIP evaluator {args.evaluator!r} is not known",
+                           "use tabular:bpe-paper, tabular:bpe-paper-surrogate or train:nb201")
+    result = mip(evaluator, samples=args.samples, importance=args.importance, objective=args.objective,
+                 weight=args.weight, cost_limit=args.cost_limit, seed=args.seed, max_iterations=args.max_iterations)
+    chosen = write_mip(result, evaluator, _out_dir(args.out), context)
+    print(json.dumps(chosen, indent=2, default=str))
+    print(to_markdown(result.importances, 4))
+    return 0
+
+
 def _options(pairs: list[str] | None) -> dict:
     options = {}
     for pair in pairs or []:
@@ -501,6 +541,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip NB201's 12-epoch run as a second tabular BPE")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.set_defaults(func=cmd_bpe_replay)
+
+    p = sub.add_parser("mip", help="Minimum Importance Pruning: search the BPE configuration itself")
+    p.add_argument("--evaluator", required=True,
+                   help="tabular:bpe-paper (measured configurations), tabular:bpe-paper-surrogate, or train:nb201")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--samples", type=int, default=4, help="configurations evaluated per iteration (cheapest first)")
+    p.add_argument("--importance", choices=("permutation", "marginal"), default="permutation",
+                   help="permutation importance, or the variance of the forest's main effect (fANOVA's first order)")
+    p.add_argument("--objective", choices=("correlation", "tradeoff"), default="correlation",
+                   help="Spearman, or Spearman - weight * log10(cost)")
+    p.add_argument("--weight", type=float, default=0.1, help="cost weight of the tradeoff objective")
+    p.add_argument("--cost-limit", type=float, help="largest cost per cell accepted for the answer (evaluator's unit)")
+    p.add_argument("--max-iterations", type=int, help="stop after this many iterations")
+    p.add_argument("--seed", type=int, default=0, help="MIP's sampling seed (and the networks' init seed)")
+    p.add_argument("--file", help="the BPE spreadsheet (tabular evaluators)")
+    p.add_argument("--space", default="epochs=1|2;channels=4|8;image_size=16|32;layers=1|2",
+                   help="train:nb201: hyper-parameters and values, name=v1|v2;...")
+    p.add_argument("--base", default="e1-b128-lr0.05-l1-c8-i16-f0.05-v1000",
+                   help="train:nb201: the BPE configuration the space varies")
+    p.add_argument("--cells", type=int, default=10, help="train:nb201: NB201 cells trained per configuration")
+    p.add_argument("--cell-seed", type=int, default=0, help="train:nb201: seed of the cell sample")
+    p.add_argument("--device", help="train:nb201: cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_mip)
 
     report = sub.add_parser("report", help="emit the harness's tables").add_subparsers(dest="report_command",
                                                                                        required=True, parser_class=_Parser)

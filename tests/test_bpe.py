@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,3 +63,120 @@ def test_bpe_replay_command(tmp_path, table, capsys):
     bad.write_text("nope")
     assert main(["bpe", "replay", "--out", str(tmp_path), "--file", str(bad), "--no-nb201"]) == 2
     assert "is not the BPE spreadsheet" in capsys.readouterr().err
+
+
+def test_compact_label_round_trips():
+    cfg = BPEConfig(epochs=2, batch_size=64, layers=1, channels=4, image_size=16, precision="bf16", fraction=0.05,
+                    valid_images=500, cutout=8)
+    assert BPEConfig.parse(cfg.label) == cfg
+    short = BPEConfig.parse("e2-l1-c8-i16-f0.05-v1000")
+    assert (short.epochs, short.layers, short.channels, short.image_size, short.fraction, short.valid_images) == (
+        2, 1, 8, 16, 0.05, 1000)
+    assert short.batch_size == BPEConfig().batch_size  # unspecified fields keep their defaults
+
+
+# -- MIP ------------------------------------------------------------------------------------------
+def test_mip_on_the_measured_table_prunes_to_a_measured_cheap_config(table):
+    from harness.bpe.evaluators import PARAMS, TableEvaluator
+    from harness.bpe.mip import mip
+
+    ev = TableEvaluator(table, "measured")
+    result = mip(ev, samples=4, importance="permutation", seed=0)
+    # every evaluation is one of the sheet's configurations, with the sheet's Spearman
+    configs = replay(table, n_boot=0)
+    assert (result.evaluations.source == "measured").all()
+    for row in result.evaluations.itertuples():
+        match = configs[np.logical_and.reduce([configs[k] == getattr(row, k) for k in PARAMS])]
+        assert len(match) and row.spearman == pytest.approx(match.spearman.mean())
+    # one hyper-parameter pruned per iteration until one is left free; the pruned ones never come back
+    pruned = result.importances[result.importances.pruned_to.astype(str) != ""]
+    assert pruned.parameter.is_unique and len(result.fixed) == len(pruned)
+    assert all(result.chosen[k] == v for k, v in result.fixed.items())
+    assert result.spearman == max(r.spearman for r in result.evaluations.itertuples()
+                                  if all(getattr(r, k) == v for k, v in result.fixed.items()))
+    # the cheapest measured configuration is evaluated first
+    first = result.evaluations.iloc[0]
+    assert first.cost == pytest.approx(min(ev.estimated_cost(c) for c in ev.candidates(ev.space)))
+
+
+def test_mip_surrogate_and_objectives(table):
+    from harness.bpe.evaluators import TableEvaluator
+    from harness.bpe.mip import mip, objective_value
+
+    ev = TableEvaluator(table, "surrogate")
+    assert len(ev.candidates(ev.space)) == len(ev._predicted) > 32  # every combination is predicted
+    assert ev.source(PRESETS["BPE1"].as_dict()) == "measured"
+    r1 = mip(ev, samples=3, importance="marginal", objective="tradeoff", weight=0.2, seed=1)
+    assert r1.objective == pytest.approx(objective_value(r1.spearman, r1.cost, "tradeoff", 0.2))
+    capped = mip(ev, samples=3, seed=1, cost_limit=0.05)
+    assert capped.cost <= 0.05
+    with pytest.raises(HarnessError, match="cost limit"):
+        mip(ev, samples=3, seed=1, cost_limit=1e-9)
+    with pytest.raises(HarnessError, match="objective"):
+        mip(ev, samples=3, objective="accuracy")
+
+
+def test_mip_command_writes_its_outputs(tmp_path, harness_data, capsys):
+    out = tmp_path / "mip"
+    assert main(["mip", "--evaluator", "tabular:bpe-paper", "--out", str(out), "--max-iterations", "3"]) == 0
+    for name in ("chosen.json", "evaluations.csv", "evaluations.md", "importances.csv", "importances.png",
+                 "evaluations_vs_cost.png"):
+        assert (out / name).is_file(), name
+    imp = pd.read_csv(out / "importances.csv")
+    assert imp.iteration.max() == 2 and imp.pruned_to.notna().sum() == 2
+    assert main(["mip", "--evaluator", "tabular:nope", "--out", str(out)]) == 2
+    assert "is not known" in capsys.readouterr().err
+    assert main(["mip", "--evaluator", "train:nb201", "--space", "speed=1|2", "--out", str(out)]) == 2
+
+
+# -- real training -------------------------------------------------------------------------------
+TINY = "e1-b64-lr0.05-l1-c4-i16-f0.01-v200"
+
+
+def test_trainer_trains_on_train_and_measures_on_valid(harness_data):
+    import torch
+
+    from harness.bpe.trainer import cutout, load_train_data, train_nb201
+
+    cfg = BPEConfig.parse(TINY)
+    data = load_train_data("cifar10", cfg.fraction, cfg.valid_images)
+    assert len(data.train_y) == 250 and len(data.valid_y) == 200  # 1 % of the 25k train half; 200 valid
+    assert torch.bincount(data.valid_y).tolist() == [20] * 10  # class-stratified
+    assert "test set unused" in data.note
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_3x3~0|skip_connect~1|nor_conv_1x1~2|"
+    a = train_nb201(arch, cfg, data, seed=3)
+    b = train_nb201(arch, cfg, data, seed=3)
+    assert a.valid_acc == b.valid_acc and a.train_loss == b.train_loss  # seeded and reproducible on the CPU
+    assert 0 <= a.valid_acc <= 100 and a.images == 250 and a.seconds > 0 and a.hardware.startswith("cpu")
+    assert a.config == cfg.label and a.params > 0
+    x = torch.ones(4, 3, 32, 32)
+    y = cutout(x, 8, torch.Generator().manual_seed(0))
+    zeros = (y == 0).flatten(1).sum(1)
+    assert ((zeros > 0) & (zeros <= 3 * 64)).all()
+    with pytest.raises(HarnessError, match="no protocol"):
+        load_train_data("cifar100", 0.01)
+
+
+def test_bpe_estimator_and_train_evaluator(harness_data, nb201):
+    from harness.bpe.evaluators import TrainEvaluator, space_from_text
+    from harness.bpe.mip import mip
+    from harness.estimators.run import EstimatorSpec, score_cells
+
+    spec = EstimatorSpec.parse(f"bpe:{TINY}")
+    assert spec.variant == BPEConfig.parse(TINY).label  # canonical: one key per configuration
+    cells = [0, 1, 2]
+    first = score_cells(nb201.arch, cells, "cifar10", [spec], batch_size=1, batch_seed=0)
+    again = score_cells(nb201.arch, cells, "cifar10", [spec], batch_size=1, batch_seed=0)
+    assert first.error.eq("").all() and first.score.between(0, 100).all()
+    assert again.cached.all() and again.score.tolist() == first.score.tolist()  # the run store resumes
+
+    assert space_from_text("epochs=1|2;channels=4") == {"epochs": [1, 2], "channels": [4]}
+    with pytest.raises(HarnessError, match="not understood"):
+        space_from_text("speed=1")
+    ev = TrainEvaluator(nb201, [0, 1, 2, 3], space_from_text("channels=4|2;image_size=16"), BPEConfig.parse(TINY))
+    result = mip(ev, samples=2, seed=0)
+    assert len(result.evaluations) == 2 and set(result.evaluations.channels) == {2, 4}
+    assert result.evaluations.iloc[0].channels == 2  # the cheapest first
+    assert (result.evaluations.source == "trained").all() and (result.evaluations.cost > 0).all()
+    with pytest.raises(HarnessError, match="rank correlation"):
+        TrainEvaluator(nb201, [0, 1], {"epochs": [1]})

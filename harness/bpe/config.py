@@ -9,6 +9,8 @@ the full network has 5).
 from __future__ import annotations
 
 import re
+
+import numpy as np
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import HarnessError
@@ -27,6 +29,7 @@ class BPEConfig:
     precision: str = "fp32"  # fp32, or fp16/bf16 autocast
     cutout: int = 0  # cutout length in pixels (0: none)
     fraction: float = 1.0  # fraction of the training split used (class-stratified, seeded)
+    valid_images: int = 0  # validation images measured (class-stratified subset; 0: the whole held-out split)
     momentum: float = 0.9
     weight_decay: float = 3e-4
 
@@ -34,28 +37,39 @@ class BPEConfig:
         checks = [(self.epochs >= 1, "epochs >= 1"), (self.batch_size >= 1, "batch_size >= 1"),
                   (self.lr > 0, "lr > 0"), (self.layers >= 1, "layers >= 1"), (self.channels >= 1, "channels >= 1"),
                   (self.image_size >= 8, "image_size >= 8"), (self.precision in PRECISIONS, f"precision in {PRECISIONS}"),
-                  (self.cutout >= 0, "cutout >= 0"), (0 < self.fraction <= 1, "0 < fraction <= 1")]
+                  (self.cutout >= 0, "cutout >= 0"), (0 < self.fraction <= 1, "0 < fraction <= 1"),
+                  (self.valid_images >= 0, "valid_images >= 0")]
         for ok, rule in checks:
             if not ok:
                 raise HarnessError(f"BPE configuration {self.label} breaks the rule {rule}", "fix that value")
 
     @property
     def label(self) -> str:
-        """All fields in one stable, readable key (``e10-b128-lr0.03-...``), used to key results."""
-        return (f"e{self.epochs}-b{self.batch_size}-lr{self.lr:g}-l{self.layers}-c{self.channels}-i{self.image_size}"
-                f"-{self.precision}-co{self.cutout}-f{self.fraction:g}-m{self.momentum:g}-wd{self.weight_decay:g}")
+        """All fields in one stable, readable key (``e10-b128-lr0.03-...``), used to key results;
+        :meth:`parse` reads it back."""
+        return "-".join(f"{short}{_num(getattr(self, name))}" if name != "precision" else self.precision
+                        for short, name in SHORT.items())
+
+    @classmethod
+    def _parse_compact(cls, text: str) -> "BPEConfig":
+        return cls(**_compact_values(text))
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def parse(cls, text: str) -> "BPEConfig":
-        """A preset name (``BPE1``, ``BPE2``) or ``key=value`` pairs separated by commas, e.g.
-        ``epochs=2,batch_size=128,layers=1,channels=8,image_size=16,fraction=0.1`` (short keys
-        ``batch``, ``image``, ``fp`` are accepted; ``fp=16`` means fp16)."""
+        """A preset name (``BPE1``, ``BPE2``), ``key=value`` pairs separated by commas or
+        semicolons (``epochs=2;batch=128;layers=1;channels=8;image=16;fraction=0.1``; short keys
+        ``batch``, ``image``, ``fp`` are accepted, ``fp=16`` means fp16), or the compact form of
+        :attr:`label` with any subset of its fields (``e2-l1-c8-i16-f0.1``). Unnamed fields keep
+        their defaults."""
         text = text.strip()
         if text.upper() in PRESETS:
             return PRESETS[text.upper()]
+        if "=" not in text and text:
+            return cls._parse_compact(text)
+        text = text.replace(";", ",")
         names = {f.name: f.type for f in fields(cls)}
         aliases = {"batch": "batch_size", "image": "image_size", "fp": "precision", "lr": "lr", "c": "channels"}
         values: dict = {}
@@ -80,6 +94,31 @@ class BPEConfig:
                     raise HarnessError(f"BPE setting {key}={value} is not a number", f"write e.g. {key}=0.5") from None
             values[key] = value
         return cls(**values)
+
+
+def _num(value) -> str:
+    return str(value) if isinstance(value, (int, str)) else np.format_float_positional(value, trim="-")
+
+
+#: compact label prefixes, in label order (``precision`` is written as its value)
+SHORT = {"e": "epochs", "b": "batch_size", "lr": "lr", "l": "layers", "c": "channels", "i": "image_size",
+         "p": "precision", "co": "cutout", "f": "fraction", "v": "valid_images", "m": "momentum", "wd": "weight_decay"}
+
+
+def _compact_values(text: str) -> dict:
+    values: dict = {}
+    for token in text.split("-"):
+        if token in PRECISIONS:
+            values["precision"] = token
+            continue
+        m = re.fullmatch(r"(wd|lr|co|[eblcifmv])(\d+(?:\.\d+)?)", token)
+        if not m:
+            raise HarnessError(f"BPE setting {token!r} in {text!r} is not understood",
+                               "write e.g. e2-b128-lr0.03-l1-c8-i16-fp32-co0-f0.1, a preset, or key=value pairs")
+        name = SHORT[m.group(1)]
+        values[name] = float(m.group(2)) if name in ("lr", "fraction", "momentum", "weight_decay") else int(
+            float(m.group(2)))
+    return values
 
 
 #: the paper's two chosen BPEs (sheet "Hyperparameters Search": BPE1 = Task5, BPE2 = Task32)

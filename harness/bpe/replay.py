@@ -142,7 +142,8 @@ def nb201_tabular_bpe(bench, n_boot: int = 1000) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_front(table: pd.DataFrame, out: Path, name: str, title: str, label_col: str = "name"):
+def plot_front(table: pd.DataFrame, out: Path, name: str, title: str, label_col: str = "name",
+               xlabel: str = "GPU-hours per cell"):
     """Correlation against GPU-hours per cell (log scale), the Pareto front drawn through."""
     from ..report.tables import new_figure, save_figure
 
@@ -154,7 +155,7 @@ def plot_front(table: pd.DataFrame, out: Path, name: str, title: str, label_col:
         text = r.get("paper_name") or r[label_col]
         ax.annotate(str(text), (r.gpu_hours, r.spearman), fontsize=6, xytext=(3, 2), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("GPU-hours per cell")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Spearman with the full training")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")

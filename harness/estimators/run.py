@@ -37,6 +37,9 @@ class EstimatorSpec:
         entry = ESTIMATORS.get(name)
         variants = entry.meta.get("variants", ())
         variant = variant or entry.meta.get("default_variant", "")
+        canonical = entry.meta.get("canonical_variant")
+        if canonical is not None:  # an open family of variants (e.g. any BPE configuration)
+            return cls(name, canonical(variant))
         if variant and variant not in variants:
             raise HarnessError(f"estimator {name} has no variant {variant!r}",
                                f"use one of {', '.join(variants)}" if variants else f"write just {name}")
