@@ -281,6 +281,17 @@ def cmd_bpe_replay(args) -> int:
     return 0
 
 
+def cmd_bpe_darts(args) -> int:
+    from .bpe.config import BPEConfig
+    from .bpe.darts_cells import write_darts_bpe
+
+    config = BPEConfig.parse(args.config)
+    row = write_darts_bpe(config, _out_dir(args.out), cells=args.cells, cell_seed=args.cell_seed,
+                          init_seed=args.init_seed, device=args.device, n_boot=args.n_boot, path=args.file)
+    print(json.dumps(row, indent=2, default=str))
+    return 0
+
+
 def cmd_mip(args) -> int:
     from .bpe.config import BPEConfig
     from .bpe.mip import mip, write_mip
@@ -498,7 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="run a search strategy with an estimator, many runs")
     p.add_argument("--strategy", required=True, help="random, rea, reinforce, n_sample, ... (nas-harness strategies)")
     p.add_argument("--estimator", required=True,
-                   help="tabular:valid@12, tabular:valid@200 (optionally :mean/:random) or a training-free name[:variant]")
+                   help="tabular:valid@12, tabular:valid@200 (optionally :mean/:random), a training-free name[:variant], "
+                        "or bpe:<config> (real budgeted training)")
     p.add_argument("--dataset", default="cifar10", help="search dataset: its validation split selects (default cifar10)")
     p.add_argument("--budget", required=True, help="12000s (simulated), 300s-wall, or N cells (e.g. 100)")
     p.add_argument("--runs", type=int, default=1, help="independent runs (run r uses rng [seed, r])")
@@ -541,6 +553,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip NB201's 12-epoch run as a second tabular BPE")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.set_defaults(func=cmd_bpe_replay)
+    p = bpe.add_parser("darts", help="train the sheet's DARTS cells under a BPE and correlate with the sheet's truth")
+    p.add_argument("--config", required=True, help="BPE1, BPE2, or a configuration (e.g. e1-b128-l2-c4-i16-f0.05)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cells", type=int, help="a seeded sample of this many cells (default: all 100)")
+    p.add_argument("--cell-seed", type=int, default=0)
+    p.add_argument("--init-seed", type=int, default=0)
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--file", help="the spreadsheet (default HARNESS_DATA/bpe/Search_Hyperparameters_Results.xlsx)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.set_defaults(func=cmd_bpe_darts)
 
     p = sub.add_parser("mip", help="Minimum Importance Pruning: search the BPE configuration itself")
     p.add_argument("--evaluator", required=True,

@@ -180,3 +180,29 @@ def test_bpe_estimator_and_train_evaluator(harness_data, nb201):
     assert (result.evaluations.source == "trained").all() and (result.evaluations.cost > 0).all()
     with pytest.raises(HarnessError, match="rank correlation"):
         TrainEvaluator(nb201, [0, 1], {"epochs": [1]})
+
+
+def test_search_with_a_bpe_reward(tmp_path, harness_data):
+    out = tmp_path / "rea-bpe"
+    assert main(["search", "--strategy", "rea", "--estimator", f"bpe:{TINY}", "--budget", "4", "--runs", "1",
+                 "--option", "population=3", "--option", "sample_size=2", "--out", str(out)]) == 0
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 1 and runs.cells.iloc[0] == 4 and runs.wall_s.iloc[0] > 0 and runs.simulated_s.iloc[0] == 0
+    assert "budgeted training on this machine" in (out / "summary.md").read_text()
+
+
+def test_darts_sheet_cells_trained_under_a_bpe(tmp_path, table, capsys):
+    from harness.bpe.darts_cells import sheet_accuracies
+
+    assert sheet_accuracies(PRESETS["BPE1"]).equals(table.acc["Task5"].astype(float))
+    assert sheet_accuracies(BPEConfig.parse(TINY)) is None
+    out = tmp_path / "darts"
+    argv = ["bpe", "darts", "--config", "e1-b64-l3-c4-i16-f0.01-v200", "--cells", "3", "--n-boot", "0",
+            "--out", str(out)]
+    assert main(argv) == 0
+    cells = pd.read_csv(out / "cells.csv")
+    assert len(cells) == 3 and cells.score.between(0, 100).all() and cells.truth.between(96, 98).all()
+    assert not cells.cached.any() and (out / "scatter.png").is_file()
+    assert main(argv) == 0 and pd.read_csv(out / "cells.csv").cached.all()  # resumed from the run store
+    assert main(["bpe", "darts", "--config", "e1-l3", "--cells", "2", "--out", str(out)]) == 2
+    assert "rank correlation" in capsys.readouterr().err

@@ -23,6 +23,7 @@ import torch
 
 from ..benchmarks.nb201 import NB201, protocol
 from ..errors import HarnessError
+from ..estimators.base import ESTIMATORS
 from ..estimators.run import CellScorer, EstimatorSpec, default_device, make_batch
 from ..runstore import RunStore
 from .base import Evaluation
@@ -102,7 +103,8 @@ def _training_cost(bench: NB201, dataset: str, split: str, epochs: int) -> tuple
 
 
 class TrainingFreeEvaluator:
-    """A training-free score as the reward; scores shared through the run store."""
+    """A registered estimator's score as the reward (training-free, or a BPE's budgeted training);
+    scores shared through the run store."""
 
     def __init__(self, spec: EstimatorSpec, bench: NB201, dataset: str, *, batch_size: int, batch_seed: int,
                  init_seed: int = 0, augment: bool = False, device: torch.device | None = None,
@@ -113,7 +115,11 @@ class TrainingFreeEvaluator:
                                  batch_seed=batch_seed, init_seed=init_seed, augment=augment, device=device,
                                  store=store)
         self.name = spec.label
-        self.cost_note = "no training (simulated 0 s); wall = measured scoring seconds per cell"
+        if "training" in ESTIMATORS.get(spec.name).meta.get("needs", ()):
+            self.cost_note = ("budgeted training on this machine (simulated 0 s: no benchmark time is charged); "
+                              "wall = measured training + validation seconds per cell")
+        else:
+            self.cost_note = "no training (simulated 0 s); wall = measured scoring seconds per cell"
         self.computed = 0
 
     def evaluate(self, index: int, rng: np.random.Generator) -> Evaluation:

@@ -1,0 +1,150 @@
+"""The BPE paper's 100 DARTS cells trained under any BPE configuration, on this machine.
+
+Each cell of the spreadsheet's ``Ground_truth`` sheet is built as DARTS's evaluation network
+(:class:`harness.models.darts.DartsNetwork`, ``layers`` cells in all, ``channels`` initial
+channels, no auxiliary head, no drop-path), trained by the budgeted trainer on the
+``cifar10-valid`` train half and measured on the valid half (the paper's own code measured on the
+CIFAR-10 test set). Each result goes to the run store at once (space ``darts-bpe-sheet``, index =
+the sheet's arch number, variant = the configuration's label, init seed), so an interrupted run
+resumes. The table then holds the Spearman and Kendall tau-b of the trained accuracies against
+the sheet's full-training accuracies, and, when the configuration is one the sheet measured, the
+sheet's own accuracies of the same cells beside ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ..errors import HarnessError
+from ..metrics import rank_agreement
+from ..runstore import RunStore, ScoreKey
+from .config import BPEConfig
+from .trainer import load_train_data, train
+
+log = logging.getLogger(__name__)
+
+SPACE = "darts-bpe-sheet"
+
+
+def train_darts(genotype, config: BPEConfig, data, seed: int = 0):
+    """One DARTS cell's evaluation network (``config.layers`` cells, ``config.channels``
+    channels), initialised with ``torch.manual_seed(seed)``, trained under ``config``."""
+    from ..models.darts import DartsNetwork
+
+    torch.manual_seed(seed)
+    model = DartsNetwork(genotype, C=config.channels, layers=config.layers, num_classes=data.num_classes)
+    return train(model.to(data.device), data, config, seed=seed)
+
+
+def _select(truth: pd.DataFrame, cells: int | None, cell_seed: int) -> pd.DataFrame:
+    if cells is None or cells >= len(truth):
+        return truth
+    if cells < 3:
+        raise HarnessError(f"--cells {cells} cannot give a rank correlation", "train at least 3 cells")
+    pick = np.sort(np.random.default_rng(cell_seed).choice(len(truth), size=cells, replace=False))
+    return truth.iloc[pick]
+
+
+def train_sheet_cells(config: BPEConfig, *, cells: int | None = None, cell_seed: int = 0, init_seed: int = 0,
+                      device: torch.device | str | None = None, store: RunStore | None = None,
+                      path: str | Path | None = None) -> pd.DataFrame:
+    """Train the sheet's cells (all, or a seeded sample of ``cells``) under ``config``.
+
+    Returns one row per cell: arch_id, arch_index, truth (full-training accuracy, %), score
+    (our validation accuracy after the BPE, %), seconds (wall, training + validation), error,
+    cached. A failed cell keeps NaN with its reason.
+    """
+    from ..spaces.darts import load_ground_truth
+
+    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    store = store or RunStore()
+    truth = _select(load_ground_truth(path), cells, cell_seed)
+    data = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device)
+    rows = []
+    for r in tqdm(list(truth.itertuples()), desc=f"BPE {config.label}", unit="cell", disable=len(truth) < 3):
+        key = ScoreKey(SPACE, "cifar10", int(r.arch_index), "bpe", config.label, config.batch_size, 0, init_seed,
+                       True, data.note)
+        cached = store.get(key)
+        if cached is None:
+            start = time.perf_counter()
+            try:
+                score, error = train_darts(r.genotype, config, data, seed=init_seed + int(r.arch_index)).valid_acc, ""
+            except (RuntimeError, ValueError, HarnessError) as err:  # e.g. out of memory, a size the network refuses
+                score, error = math.nan, f"{type(err).__name__}: {err}"
+            if not math.isfinite(score) and not error:
+                error = f"non-finite accuracy ({score})"
+            seconds = time.perf_counter() - start
+            store.put(key, score, seconds, error, str(device))
+        else:
+            score, seconds, error = cached
+        rows.append({"arch_id": r.arch_id, "arch_index": int(r.arch_index), "truth": float(r.accuracy),
+                     "score": float(score), "seconds": float(seconds), "error": error or "",
+                     "cached": cached is not None})
+    return pd.DataFrame(rows)
+
+
+def sheet_accuracies(config: BPEConfig, path=None) -> pd.Series | None:
+    """The sheet's own accuracies (by arch number) of a configuration it measured, else None."""
+    from .replay import load_table
+
+    table = load_table(path)
+    same = [name for name in table.acc.columns
+            if all(getattr(table.config(name), k) == getattr(config, k)
+                   for k in ("epochs", "batch_size", "lr", "layers", "channels", "image_size", "precision", "cutout"))]
+    if not same:
+        return None
+    return table.acc[same].mean(axis=1)
+
+
+def correlation_row(frame: pd.DataFrame, config: BPEConfig, n_boot: int = 1000) -> dict:
+    ok = np.isfinite(frame.score.to_numpy())
+    row = {"config": config.label, "cells": len(frame), "failed": int((~ok).sum()),
+           "median_seconds": float(np.median(frame.seconds)), "total_hours": float(frame.seconds.sum() / 3600)}
+    if ok.sum() >= 3:
+        res = rank_agreement(frame.score.to_numpy()[ok], frame.truth.to_numpy()[ok], n_boot=n_boot, seed=0)
+        row.update(spearman=res.spearman, spearman_lo=res.spearman_ci[0], spearman_hi=res.spearman_ci[1],
+                   kendall=res.kendall)
+    else:
+        row.update(spearman=math.nan, spearman_lo=math.nan, spearman_hi=math.nan, kendall=math.nan)
+    return row
+
+
+def write_darts_bpe(config: BPEConfig, out: Path, *, cells: int | None = None, cell_seed: int = 0, init_seed: int = 0,
+                    device=None, n_boot: int = 1000, path=None) -> dict:
+    """Train, then write ``out/cells.{csv,md}``, ``out/correlation.{csv,md}`` and a scatter plot."""
+    from ..report.tables import new_figure, save_figure, write_table
+
+    frame = train_sheet_cells(config, cells=cells, cell_seed=cell_seed, init_seed=init_seed, device=device, path=path)
+    theirs = sheet_accuracies(config, path)
+    rows = [correlation_row(frame, config, n_boot)]
+    rows[0]["source"] = "this machine"
+    if theirs is not None:
+        frame["sheet_score"] = frame.arch_index.map(theirs)
+        sheet = frame.assign(score=frame.sheet_score, seconds=math.nan)
+        rows.append({**correlation_row(sheet, config, n_boot), "source": "the sheet (same configuration, same cells)"})
+        ok = np.isfinite(frame.score) & np.isfinite(frame.sheet_score)
+        if ok.sum() >= 3:
+            rows[0]["agreement_with_sheet"] = rank_agreement(frame.score[ok], frame.sheet_score[ok], n_boot=0).spearman
+    table = pd.DataFrame(rows)
+    device_note = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    note = (f"{len(frame)} of the BPE sheet's DARTS cells (cell seed {cell_seed}), trained under {config.label} on "
+            f"{device_note} (init seed {init_seed} + arch number), measured on the cifar10-valid valid half; truth: "
+            "the sheet's full-training CIFAR-10 accuracy. 95 % bootstrap CIs. `agreement_with_sheet`: Spearman "
+            "between our accuracies and the sheet's for the same configuration, when the sheet measured it.")
+    write_table(frame, out, "cells", "BPE on the sheet's DARTS cells: per cell", note)
+    write_table(table, out, "correlation", "BPE on the sheet's DARTS cells: rank correlation", note)
+    fig, ax = new_figure(figsize=(5.2, 4.0))
+    ax.scatter(frame.score, frame.truth, s=14)
+    ax.set_xlabel(f"validation accuracy after {config.label} (%)")
+    ax.set_ylabel("full-training accuracy (sheet, %)")
+    ax.set_title(f"Spearman {rows[0]['spearman']:.3f}, {len(frame)} cells", fontsize=9)
+    save_figure(fig, out, "scatter")
+    return rows[0]
