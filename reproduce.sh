@@ -64,6 +64,10 @@ case "$job" in
       nas-harness search --strategy bohb --estimator tabular:valid@12 --budget ${budget}s --runs 500 --seed 0 --out "$out"
     done
     nas-harness report search results/search/*/ --out results/search
+    # BPE: the paper's 32 configurations replayed; MIP on its table (measured, and a surrogate)
+    nas-harness bpe replay --out results/bpe-replay
+    nas-harness mip --evaluator tabular:bpe-paper --out results/mip/bpe-paper-measured
+    nas-harness mip --evaluator tabular:bpe-paper-surrogate --out results/mip/bpe-paper-surrogate
     ;;
   long)
     ests=epe_nas,naswot,synflow,snip,grad_norm,grasp,fisher,jacob_cov,zen,l2_norm,plain,params,flops
@@ -80,6 +84,11 @@ case "$job" in
       done
     done
     nas-harness report search results/search/*/ --out results/search
+    # BPE with real training on this machine: 20 NB201 cells under two budgets, MIP on real training
+    for cfg in e2-b128-lr0.05-l1-c8-i16-f0.2-v2000 e4-b128-lr0.05-l1-c8-i16-f0.2-v2000; do
+      nas-harness correlate --dataset cifar10 --estimators "bpe:$cfg" --archs 20 --seed 0 --out "results/bpe-nb201-cpu/$cfg"
+    done
+    nas-harness mip --evaluator train:nb201 --cells 10 --samples 3 --out results/mip/train-nb201-cpu
     ;;
   test)
     python -m pytest -q "$@"

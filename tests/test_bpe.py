@@ -149,6 +149,9 @@ def test_trainer_trains_on_train_and_measures_on_valid(harness_data):
     assert a.valid_acc == b.valid_acc and a.train_loss == b.train_loss  # seeded and reproducible on the CPU
     assert 0 <= a.valid_acc <= 100 and a.images == 250 and a.seconds > 0 and a.hardware.startswith("cpu")
     assert a.config == cfg.label and a.params > 0
+    for precision in ("bf16", "fp16"):  # autocast runs on the CPU too (slowly); the loss stays finite
+        half = train_nb201(arch, BPEConfig(**{**cfg.as_dict(), "precision": precision}), data, seed=3)
+        assert np.isfinite(half.train_loss) and 0 <= half.valid_acc <= 100 and half.config.split("-")[6] == precision
     x = torch.ones(4, 3, 32, 32)
     y = cutout(x, 8, torch.Generator().manual_seed(0))
     zeros = (y == 0).flatten(1).sum(1)
