@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write model_summary.{csv,md} and model_layers.txt here")
     p.set_defaults(func=cmd_model_summary)
 
-    p = sub.add_parser("estimators", help="list the registered training-free estimators")
+    p = sub.add_parser("estimators", help="list the registered estimators (training-free, and bpe)")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'syn*'")
     p.add_argument("--out", help="write estimators.{csv,md} here")
     p.set_defaults(func=cmd_estimators)
