@@ -15,6 +15,11 @@ gradient clipping at 5):
 - ``gdas``: one op per edge sampled by hard Gumbel-softmax, the temperature annealed linearly
   from ``tau_max`` to ``tau_min`` over the epochs.
 
+``arch_data="train-split"`` instead splits the (fraction of the) train half itself 50/50, seeded and
+class-blind: weights on one half, alpha on the other; the valid half is then unused.
+fp16/bf16 autocast applies to the first-order steps (fp16 with gradient scalers on CUDA); the
+second-order alpha gradient is computed in fp32.
+
 The derived cell (argmax of alpha per edge, ``none`` included) is looked up in the benchmark.
 DARTS collapsing to all-skip cells on NB201 (54.30 % CIFAR-10 test in the NB201 paper) is the
 published behaviour and is not prevented here.
@@ -43,6 +48,8 @@ from ..spaces.nb201 import EDGES, OPS
 log = logging.getLogger(__name__)
 
 METHODS = ("darts-v1", "darts-v2", "gdas")
+ARCH_DATA = ("valid", "train-split")  # where alpha's batches come from (see the module docstring)
+DEFAULT_BPE = "e10-b64-lr0.025-l1-c8-i16-f0.1-v2000"
 
 
 @dataclass
@@ -57,6 +64,9 @@ class DifferentiableResult:
     hardware: str = ""
     device: str = ""
     config: str = ""
+    alpha_init: list = field(default_factory=list)  # softmax(alpha) before the first step
+    arch_data: str = "valid"
+    steps: int = 0  # optimisation steps (each: one alpha step and one weight step)
 
 
 def _entropy(alpha: torch.Tensor) -> float:
@@ -102,24 +112,54 @@ def _second_order_alpha_grad(model: NB201SuperNet, w_opt: torch.optim.SGD, xw, y
     return d_alpha - xi * (g_pos - g_neg) / (2 * eps)
 
 
-def search(method: str, config: BPEConfig, seed: int = 0, device: torch.device | str | None = None, *,
-           arch_lr: float = 3e-4, arch_wd: float = 1e-3, tau_max: float = 10.0, tau_min: float = 0.1,
-           grad_clip: float = 5.0, progress: bool = False) -> DifferentiableResult:
-    """One differentiable search under ``config``; see the module docstring."""
+def _check(method: str, arch_data: str, tau_max: float, tau_min: float, arch_lr: float, arch_wd: float,
+           grad_clip: float, lr_min: float) -> None:
     if method not in METHODS:
         raise HarnessError(f"differentiable method {method!r} is not known", f"use one of {', '.join(METHODS)}")
+    if arch_data not in ARCH_DATA:
+        raise HarnessError(f"arch_data {arch_data!r} is not known", f"use one of {', '.join(ARCH_DATA)}")
+    if not 0 < tau_min <= tau_max:
+        raise HarnessError(f"tau_min={tau_min}, tau_max={tau_max}: need 0 < tau_min <= tau_max",
+                           "GDAS anneals tau from tau_max down to tau_min (NB201: 10 to 0.1)")
+    if not (arch_lr > 0 and arch_wd >= 0 and grad_clip > 0 and lr_min >= 0):
+        raise HarnessError(f"arch_lr={arch_lr}, arch_wd={arch_wd}, grad_clip={grad_clip}, lr_min={lr_min} out of range",
+                           "need arch_lr > 0, arch_wd >= 0, grad_clip > 0, lr_min >= 0")
+
+
+def search(method: str, config: BPEConfig, seed: int = 0, device: torch.device | str | None = None, *,
+           arch_lr: float = 3e-4, arch_wd: float = 1e-3, tau_max: float = 10.0, tau_min: float = 0.1,
+           grad_clip: float = 5.0, lr_min: float = 0.0, arch_data: str = "valid",
+           progress: bool = False) -> DifferentiableResult:
+    """One differentiable search under ``config``; see the module docstring.
+
+    ``lr_min``: the end of the weights' cosine schedule (NB201's search used 0.001 from 0.025).
+    """
+    _check(method, arch_data, tau_max, tau_min, arch_lr, arch_wd, grad_clip, lr_min)
     device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device)
     start = time.perf_counter()
     torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    if arch_data == "valid":
+        wx, wy, ax, ay = data.train_x, data.train_y, data.valid_x, data.valid_y
+    else:
+        if len(data.train_y) < 2:
+            raise HarnessError(f"{len(data.train_y)} training image(s) cannot be split in two", "raise the fraction")
+        perm = torch.randperm(len(data.train_y), generator=gen).to(device)
+        half = len(perm) // 2
+        wx, wy = data.train_x[perm[:half]], data.train_y[perm[:half]]
+        ax, ay = data.train_x[perm[half:]], data.train_y[perm[half:]]
     model = NB201SuperNet(C=config.channels, N=config.layers, num_classes=data.num_classes).to(device)
+    alpha_init = F.softmax(model.alpha.detach().float(), -1).cpu().tolist()
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
                             weight_decay=config.weight_decay)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=arch_lr, betas=(0.5, 0.999), weight_decay=arch_wd)
-    n, n_valid = len(data.train_y), len(data.valid_y)
+    n, n_arch = len(wy), len(ay)
     steps = max(1, math.ceil(n / config.batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.epochs * steps)
-    gen = torch.Generator().manual_seed(seed)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.epochs * steps, eta_min=lr_min)
+    scale = device.type == "cuda" and config.precision == "fp16"
+    w_scaler = torch.amp.GradScaler("cuda", enabled=scale)
+    a_scaler = torch.amp.GradScaler("cuda", enabled=scale)
     mean, std = (t.to(device)[None, :, None, None] for t in stats_for("cifar10"))
     mode = "gumbel" if method == "gdas" else "softmax"
     history = []
@@ -127,46 +167,73 @@ def search(method: str, config: BPEConfig, seed: int = 0, device: torch.device |
         tau = tau_max - (tau_max - tau_min) * epoch / max(1, config.epochs - 1) if mode == "gumbel" else 1.0
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
-        vorder = torch.randperm(n_valid, generator=gen).to(device)
-        loss_sum, correct = 0.0, 0
-        bar = tqdm(range(steps), desc=f"{method} epoch {epoch + 1}/{config.epochs}", unit="step",
+        aorder = torch.randperm(n_arch, generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        bar = tqdm(range(steps), desc=f"{method} seed {seed} epoch {epoch + 1}/{config.epochs}", unit="step",
                    disable=not progress, leave=False)
         for step in bar:
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
-            vstart = (step * config.batch_size) % n_valid
-            vidx = vorder[vstart:vstart + config.batch_size]
-            xw = _prepare(data.train_x[idx], config, mean, std, True, gen, False)
-            xa = _prepare(data.valid_x[vidx], config, mean, std, True, gen, False)
-            yw, ya = data.train_y[idx], data.valid_y[vidx]
+            astart = (step * config.batch_size) % n_arch
+            aidx = aorder[astart:astart + config.batch_size]
+            xw = _prepare(wx[idx], config, mean, std, True, gen, False)
+            xa = _prepare(ax[aidx], config, mean, std, True, gen, False)
+            yw, ya = wy[idx], ay[aidx]
             # architecture step
             a_opt.zero_grad(set_to_none=True)
             if method == "darts-v2":
                 model.alpha.grad = _second_order_alpha_grad(model, w_opt, xw, yw, xa, ya, sched.get_last_lr()[0])
+                a_opt.step()
             else:
                 with _autocast(device, config.precision):
                     loss_a = F.cross_entropy(model(xa, mode, tau).float(), ya)
-                model.alpha.grad = _grads(loss_a, [model.alpha])[0]
-            a_opt.step()
+                model.alpha.grad = _grads(a_scaler.scale(loss_a), [model.alpha])[0]
+                a_scaler.step(a_opt)
+                a_scaler.update()
             # weight step
             w_opt.zero_grad(set_to_none=True)
             with _autocast(device, config.precision):
                 logits = model(xw, mode, tau).float()
                 loss = F.cross_entropy(logits, yw)
-            loss.backward()
+            w_scaler.scale(loss).backward()
             model.alpha.grad = None
+            w_scaler.unscale_(w_opt)
             torch.nn.utils.clip_grad_norm_(model.weight_parameters(), grad_clip)
-            w_opt.step()
+            w_scaler.step(w_opt)
+            w_scaler.update()
             sched.step()
-            loss_sum += float(loss.detach()) * len(yw)
-            correct += int((logits.detach().argmax(1) == yw).sum())
-        history.append({"epoch": epoch + 1, "train_loss": loss_sum / n, "train_acc": 100.0 * correct / n,
+            loss_sum += loss.detach() * len(yw)
+            correct += (logits.detach().argmax(1) == yw).sum()
+        history.append({"epoch": epoch + 1, "train_loss": float(loss_sum) / n, "train_acc": 100.0 * int(correct) / n,
                         "alpha_entropy": _entropy(model.alpha), "arch": model.arch(), "tau": tau,
+                        "lr": sched.get_last_lr()[0],
                         "alpha": F.softmax(model.alpha.detach().float(), -1).cpu().tolist()})
         log.info("%s seed %d epoch %d: loss %.3f acc %.1f %% entropy %.3f %s", method, seed, epoch + 1,
                  history[-1]["train_loss"], history[-1]["train_acc"], history[-1]["alpha_entropy"], model.arch())
     return DifferentiableResult(method, seed, model.genotype(), model.arch(),
                                 F.softmax(model.alpha.detach().float(), -1).cpu().tolist(), history,
-                                time.perf_counter() - start, hardware(device), str(device), config.label)
+                                time.perf_counter() - start, hardware(device), str(device), config.label,
+                                alpha_init, arch_data, steps * config.epochs)
+
+
+def run_differentiable(method: str, config: BPEConfig, seed: int = 0, device: torch.device | str | None = None,
+                       **options) -> DifferentiableResult:
+    """``search`` under its public name: ``method`` in :data:`METHODS`; ``options`` as :func:`search`."""
+    return search(method, config, seed, device, **options)
+
+
+def run_darts(config: BPEConfig, order: int = 1, seed: int = 0, device: torch.device | str | None = None,
+              **options) -> DifferentiableResult:
+    """DARTS on the NB201 supernet: ``order=1`` (DARTS-V1) or ``order=2`` (DARTS-V2, unrolled)."""
+    if order not in (1, 2):
+        raise HarnessError(f"DARTS order {order!r} is not 1 or 2", "use order=1 (first order) or order=2 (second)")
+    return search(f"darts-v{order}", config, seed, device, **options)
+
+
+def run_gdas(config: BPEConfig, seed: int = 0, device: torch.device | str | None = None, tau_max: float = 10.0,
+             tau_min: float = 0.1, **options) -> DifferentiableResult:
+    """GDAS on the NB201 supernet, tau annealed linearly from ``tau_max`` to ``tau_min`` over the epochs."""
+    return search("gdas", config, seed, device, tau_max=tau_max, tau_min=tau_min, **options)
 
 
 def runs_frame(results: list[DifferentiableResult], bench) -> pd.DataFrame:
@@ -182,7 +249,8 @@ def runs_frame(results: list[DifferentiableResult], bench) -> pd.DataFrame:
         index = space.index(r.arch)
         row = {"run": r.seed, "seed": r.seed, "strategy": r.method, "estimator": "weight-sharing",
                "dataset": "cifar10", "budget": r.config, "index": index, "arch": r.arch, "simulated_s": 0.0,
-               "wall_s": r.wall_s, "cells": 1, "distinct": 1, "failures": 0, "hardware": r.hardware}
+               "wall_s": r.wall_s, "search_cost_s": r.wall_s, "cells": 1, "distinct": 1, "failures": 0,
+               "hardware": r.hardware, "arch_data": r.arch_data, "steps": r.steps}
         row.update({label: float(values[index]) for label, values in accs.items()})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -199,21 +267,32 @@ def alpha_frame(results: list[DifferentiableResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_alpha(alpha: pd.DataFrame, out: Path, name: str = "alpha"):
-    """softmax(alpha) per edge over the epochs, first run of each method."""
+def plot_alpha(alpha: pd.DataFrame, out: Path, name: str = "alpha", initial: dict | None = None):
+    """softmax(alpha) per edge over the epochs for the first run (lowest seed) of each method: one colour
+    per op, one line style per method. ``initial``: method -> the 6 x 5 softmax(alpha) drawn at epoch 0."""
     from ..report.tables import new_figure, save_figure
 
-    fig, axes = new_figure(figsize=(9.0, 5.0), nrows=2, ncols=3)
-    first = alpha[alpha.seed == alpha.seed.min()]
-    for ax, edge in zip(axes.flat, [f"{s}->{d}" for s, d in EDGES]):
-        for (method, op), g in first[first.edge == edge].groupby(["method", "op"], sort=False):
-            ax.plot(g.epoch, g.weight, marker="o", ms=2, lw=1,
-                    ls={"darts-v1": "-", "darts-v2": "--", "gdas": ":"}[method], label=f"{method} {op}")
-        ax.set_title(f"edge {edge}", fontsize=8)
-        ax.set_ylim(0, 1)
+    fig, axes = new_figure(figsize=(9.0, 5.0), nrows=2, ncols=3, sharex=True, sharey=True)
+    colours = dict(zip(OPS, ("0.55", "tab:red", "tab:blue", "tab:green", "tab:orange")))
+    styles = dict(zip(METHODS, ("-", "--", ":")))
+    for method, runs in alpha.groupby("method", sort=False):
+        first = runs[runs.seed == runs.seed.min()]
+        for e, (ax, edge) in enumerate(zip(axes.flat, [f"{s}->{d}" for s, d in EDGES])):
+            for k, op in enumerate(OPS):
+                g = first[(first.edge == edge) & (first.op == op)]
+                x, y = g.epoch.tolist(), g.weight.tolist()
+                if initial and method in initial:
+                    x, y = [0] + x, [initial[method][e][k]] + y
+                ax.plot(x, y, marker="o", ms=2, lw=1, color=colours[op], ls=styles.get(method, "-."),
+                        label=f"{method} {op}" if e == 0 else None)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, (s, d) in zip(axes.flat, EDGES):  # y autoscaled: early in a search alpha moves by 1e-3
+        ax.set_title(f"edge {s}->{d}", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.flat[0].legend(fontsize=5, ncol=1)
     fig.supxlabel("epoch", fontsize=8)
-    fig.supylabel("softmax(alpha)", fontsize=8)
+    fig.supylabel("softmax(alpha), first run", fontsize=8)
     return save_figure(fig, out, name)
 
 
@@ -227,5 +306,89 @@ def write_differentiable(results: list[DifferentiableResult], bench, out: Path, 
     summary = write_search_report(runs, out, None, context, options=results[0].config)
     alpha = alpha_frame(results)
     write_table(alpha, out, "alpha", "softmax(alpha) per epoch, edge and op", context)
-    plot_alpha(alpha, out)
+    plot_alpha(alpha, out, initial={r.method: r.alpha_init for r in sorted(results, key=lambda r: -r.seed)
+                                    if r.alpha_init})
     return summary
+
+
+# -- command line ----------------------------------------------------------------------------------
+def add_parser(subparsers, name: str = "darts"):
+    """Add ``nas-harness darts`` (or ``name``) to an argparse sub-parser set; returns the parser."""
+    p = subparsers.add_parser(name, help="differentiable search on NB201 under a BPE budget: DARTS-V1/V2, GDAS")
+    p.add_argument("--method", default="darts-v1",
+                   help="darts-v1, darts-v2 or gdas; several comma-separated write one subfolder each plus "
+                        "combined.{csv,md}")
+    p.add_argument("--bpe", default=DEFAULT_BPE,
+                   help="the BPE the supernet trains under (epochs, batch, lr, cells per stage, channels, image size, "
+                        "precision, cutout, fraction of the train half, validation images for alpha)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (runs use seed..seed+runs-1)")
+    p.add_argument("--runs", type=int, default=1, help="independent runs per method")
+    p.add_argument("--out", required=True, help="output folder: runs, summary, alpha (csv, md) and alpha.png")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--arch-data", choices=ARCH_DATA, default="valid",
+                   help="alpha's batches: the cifar10-valid valid half (valid, NB201's search split) or the other "
+                        "half of the train half (train-split)")
+    p.add_argument("--arch-lr", type=float, default=3e-4, help="Adam lr for alpha (DARTS/NB201: 3e-4)")
+    p.add_argument("--arch-wd", type=float, default=1e-3, help="Adam weight decay for alpha (DARTS/NB201: 1e-3)")
+    p.add_argument("--tau-max", type=float, default=10.0, help="GDAS: temperature at the first epoch")
+    p.add_argument("--tau-min", type=float, default=0.1, help="GDAS: temperature at the last epoch")
+    p.add_argument("--lr-min", type=float, default=0.0, help="end of the weights' cosine schedule (NB201: 0.001)")
+    p.add_argument("--grad-clip", type=float, default=5.0, help="weight gradient norm clip")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    p.set_defaults(func=cmd)
+    return p
+
+
+def _context(method: str, results: list[DifferentiableResult], args) -> str:
+    first = results[0]
+    data = ("weights on the cifar10-valid train half, alpha on the valid half (NB201's search split)"
+            if first.arch_data == "valid" else "the train half split 50/50: weights on one half, alpha on the other")
+    extra = f", tau {args.tau_max:g} -> {args.tau_min:g}" if method == "gdas" else ""
+    return (f"{len(results)} run(s) of {method} on the NB201 supernet under {first.config} (seeds "
+            f"{min(r.seed for r in results)}..{max(r.seed for r in results)}), {first.hardware}; {data}; "
+            f"alpha: Adam lr {args.arch_lr:g}, betas (0.5, 0.999), wd {args.arch_wd:g}{extra}; weights: SGD "
+            f"momentum, cosine to {args.lr_min:g}, clip {args.grad_clip:g}. Derived cell = argmax alpha per edge "
+            "(none included), looked up in the benchmark (200-epoch seed means). wall_s = search_cost_s = this "
+            "machine's search time; NB201's published time is GPU seconds of the full-size supernet (C=16, N=5, "
+            "50 epochs on 32 px images), so only the accuracies are comparable.")
+
+
+def cmd(args) -> int:
+    """Run ``args.runs`` searches per method and write the tables and the plot under ``args.out``."""
+    from ..benchmarks.nb201 import NB201
+    from ..report.search import combined_table
+    from ..report.tables import to_markdown, write_table
+
+    methods = [m.strip() for m in str(args.method).split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise HarnessError(f"--method {args.method!r}: {', '.join(unknown) or 'empty'} is not a differentiable method",
+                           f"use one or more of {', '.join(METHODS)}, comma-separated")
+    if len(set(methods)) != len(methods):
+        raise HarnessError(f"--method {args.method!r} names a method twice", "name each method once")
+    if args.runs < 1:
+        raise HarnessError(f"--runs {args.runs} is not positive", "ask for at least one run")
+    if args.threads is not None and args.threads < 1:
+        raise HarnessError(f"--threads {args.threads} is not positive", "use 1 or more, or leave it out")
+    options = {"arch_lr": args.arch_lr, "arch_wd": args.arch_wd, "tau_max": args.tau_max, "tau_min": args.tau_min,
+               "lr_min": args.lr_min, "grad_clip": args.grad_clip, "arch_data": args.arch_data}
+    for method in methods:
+        _check(method, **options)
+    config = BPEConfig.parse(args.bpe)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    bench = NB201.open()
+    out = Path(args.out)
+    summaries = []
+    for method in methods:
+        results = [search(method, config, seed=args.seed + r, device=args.device, progress=True, **options)
+                   for r in tqdm(range(args.runs), desc=method, unit="run", disable=args.runs < 2)]
+        target = out if len(methods) == 1 else out / method
+        summary = write_differentiable(results, bench, target, _context(method, results, args))
+        summaries.append(summary)
+        cols = ["strategy", "metric", "mean", "std", "runs", "wall_s"]
+        print(to_markdown(summary[cols + [c for c in ("published_mean", "delta") if c in summary]], 2))
+    if len(methods) > 1:
+        write_table(combined_table(summaries), out, "combined",
+                    f"Differentiable search on NB201 under {config.label}: ours beside NB201's published rows")
+    return 0
