@@ -292,35 +292,6 @@ def cmd_bpe_darts(args) -> int:
     return 0
 
 
-def cmd_supernet(args) -> int:
-    from .bpe.config import BPEConfig
-    from .report.tables import to_markdown
-    from .search.differentiable import METHODS, search, write_differentiable
-
-    methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise HarnessError(f"--method {args.method!r}: {', '.join(unknown) or 'empty'} is not a differentiable method",
-                           f"use one or more of {', '.join(METHODS)}, comma-separated")
-    if args.runs < 1:
-        raise HarnessError(f"--runs {args.runs} is not positive", "ask for at least one run")
-    config = BPEConfig.parse(args.bpe)
-    bench = _open_nb201(args)
-    out = _out_dir(args.out)
-    for method in methods:
-        results = [search(method, config, seed=args.seed + r, device=args.device, progress=True)
-                   for r in range(args.runs)]
-        context = (f"{args.runs} run(s) of {method} on the NB201 supernet under {config.label} (seeds {args.seed}.."
-                   f"{args.seed + args.runs - 1}), {results[0].hardware}; weights on the cifar10-valid train half, "
-                   "alpha on the valid half; derived cell = argmax alpha per edge, looked up in the benchmark. "
-                   "wall_s = this machine's search time; NB201's published time is GPU seconds of the full-size "
-                   "supernet (C=16, N=5, 50 epochs on 32 px images).")
-        summary = write_differentiable(results, bench, out / method, context)
-        cols = ["strategy", "metric", "mean", "std", "runs", "wall_s"]
-        print(to_markdown(summary[cols + [c for c in ("published_mean", "delta") if c in summary]], 2))
-    return 0
-
-
 def cmd_mip(args) -> int:
     from .bpe.config import BPEConfig
     from .bpe.mip import mip, write_mip
@@ -593,16 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.set_defaults(func=cmd_bpe_darts)
 
-    p = sub.add_parser("supernet", help="differentiable search on NB201 under a BPE budget: DARTS-V1/V2, GDAS")
-    p.add_argument("--method", default="darts-v1,darts-v2,gdas", help="darts-v1, darts-v2, gdas (comma-separated)")
-    p.add_argument("--bpe", default="e10-b64-lr0.025-l1-c8-i16-f0.1-v2000",
-                   help="the BPE the supernet trains under (epochs, batch, lr, cells per stage, channels, image size, "
-                        "precision, fraction of the train half, validation images for alpha)")
-    p.add_argument("--runs", type=int, default=1, help="runs per method (seeds seed..seed+runs-1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--out", required=True, help="output folder (one subfolder per method)")
-    p.set_defaults(func=cmd_supernet)
+    from .search.differentiable import add_parser as add_supernet_parser
+
+    add_supernet_parser(sub, "supernet")
 
     p = sub.add_parser("mip", help="Minimum Importance Pruning: search the BPE configuration itself")
     p.add_argument("--evaluator", required=True,

@@ -312,10 +312,10 @@ def write_differentiable(results: list[DifferentiableResult], bench, out: Path, 
 
 
 # -- command line ----------------------------------------------------------------------------------
-def add_parser(subparsers, name: str = "darts"):
-    """Add ``nas-harness darts`` (or ``name``) to an argparse sub-parser set; returns the parser."""
+def add_parser(subparsers, name: str = "supernet"):
+    """Add ``nas-harness supernet`` (or ``name``) to an argparse sub-parser set; returns the parser."""
     p = subparsers.add_parser(name, help="differentiable search on NB201 under a BPE budget: DARTS-V1/V2, GDAS")
-    p.add_argument("--method", default="darts-v1",
+    p.add_argument("--method", default="darts-v1,darts-v2,gdas",
                    help="darts-v1, darts-v2 or gdas; several comma-separated write one subfolder each plus "
                         "combined.{csv,md}")
     p.add_argument("--bpe", default=DEFAULT_BPE,
