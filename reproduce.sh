@@ -89,7 +89,7 @@ case "$job" in
       nas-harness correlate --dataset cifar10 --estimators "bpe:$cfg" --archs 20 --seed 0 --out "results/bpe-nb201-cpu/$cfg"
     done
     nas-harness mip --evaluator train:nb201 --cells 10 --samples 3 --out results/mip/train-nb201-cpu
-    # differentiable search on NB201 under two BPE budgets; RS and REA with a BPE reward (10 wall minutes each)
+    # differentiable search on NB201 under three BPE budgets; RS and REA with a BPE reward (10 wall minutes each)
     nas-harness supernet --bpe e10-b64-lr0.025-l1-c8-i16-f0.1-v2000 --runs 3 --out results/supernet-nb201-cpu
     nas-harness supernet --method darts-v1,gdas --bpe e20-b64-l1-c8-i16-f0.1-v1000 --runs 2 --threads 1 \
       --out results/supernet-nb201-cpu-e20
