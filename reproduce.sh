@@ -89,13 +89,13 @@ case "$job" in
       nas-harness correlate --dataset cifar10 --estimators "bpe:$cfg" --archs 20 --seed 0 --out "results/bpe-nb201-cpu/$cfg"
     done
     nas-harness mip --evaluator train:nb201 --cells 10 --samples 3 --out results/mip/train-nb201-cpu
-    # differentiable search on NB201 under three BPE budgets; RS and REA with a BPE reward (10 wall minutes each)
+    # differentiable search on NB201 under three BPE budgets; RS, REA and REINFORCE with a BPE reward (10 wall minutes each)
     nas-harness supernet --bpe e10-b64-lr0.025-l1-c8-i16-f0.1-v2000 --runs 3 --out results/supernet-nb201-cpu
     nas-harness supernet --method darts-v1,gdas --bpe e20-b64-l1-c8-i16-f0.1-v1000 --runs 2 --threads 1 \
       --out results/supernet-nb201-cpu-e20
     nas-harness supernet --method darts-v1,gdas,darts-v2 --bpe e50-b64-lr0.025-l1-c8-i16-f0.2-v2000 --runs 1 \
       --out results/supernet-nb201-cpu-e50
-    for s in random rea; do
+    for s in random rea reinforce; do
       nas-harness search --strategy $s --estimator bpe:e2-b128-lr0.05-l1-c8-i16-f0.2-v2000 --budget 600s-wall \
         --runs 1 --seed 0 --out "results/search-bpe-cpu/$s"
     done

@@ -124,6 +124,19 @@ def test_pruning_dead_edges_keeps_the_function_and_its_input_jacobian(arch, batc
     assert ESTIMATORS.get("epe_nas").meta["function_only"] and not ESTIMATORS.get("naswot").meta.get("function_only")
 
 
+@pytest.mark.parametrize("arch", (BEST, "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|skip_connect~1|nor_conv_3x3~2|",
+                                  "|skip_connect~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_1x1~0|nor_conv_3x3~1|avg_pool_3x3~2|"))
+def test_pruned_cells_sum_in_place_with_identical_bits(arch, batch):
+    """The pruned network sums node inputs in place: forward and input Jacobian stay bit-identical."""
+    full, pruned = _net(arch), _net(arch).prune_unreachable_()
+    assert all(c.sum_in_place for c in pruned.cells if hasattr(c, "sum_in_place"))
+    full.train()
+    pruned.train()
+    assert torch.equal(full(batch.x), pruned(batch.x))
+    assert torch.equal(input_jacobian(full, batch.x), input_jacobian(pruned, batch.x))
+    assert torch.equal(full(batch.x), _net(arch)(batch.x))  # the full network is untouched
+
+
 @pytest.mark.parametrize("arch", (BEST, *DEAD))
 def test_naswot_computes_each_shared_kernel_once_and_counts_it_per_relu(arch, batch):
     net = _net(arch)

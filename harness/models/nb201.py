@@ -71,21 +71,40 @@ class Cell(nn.Module):
         keep = live_edges(ops) if prune else (True,) * len(EDGES)
         self.edges = [(e, src, dst) for e, (src, dst) in enumerate(EDGES) if keep[e]]
         self.ops = nn.ModuleDict({str(e): make_op(OPS[ops[e]], channels) for e, _, _ in self.edges})
+        self.sum_in_place = prune
+
+    sum_in_place = False  # set by prune_: node sums accumulate into the first edge's fresh output
 
     def prune_(self, ops: Sequence[int]) -> None:
-        """Drop, in place, the edges that cannot carry a signal to the output (weights kept)."""
+        """Drop, in place, the edges that cannot carry a signal to the output (weights kept).
+
+        The pruned cell also sums a node's inputs in place where the running sum is a fresh
+        tensor no backward pass needs (a convolution branch's BatchNorm output, a pooling
+        output): the same values bit for bit, one allocation less per extra edge. Forward hooks
+        that keep those outputs would see them change, so only function-only scores prune.
+        """
         keep = live_edges(ops)
         self.edges = [(e, src, dst) for e, src, dst in self.edges if keep[e]]
         for name in [n for n in self.ops if not keep[int(n)]]:
             del self.ops[name]
+        self.sum_in_place = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes: list[torch.Tensor | None] = [x, None, None, None]
+        owned = [False, False, False, False]  # may nodes[i] be summed into in place?
         for e, src, dst in self.edges:
             if nodes[src] is None:
                 continue
-            y = self.ops[str(e)](nodes[src])
-            nodes[dst] = y if nodes[dst] is None else nodes[dst] + y
+            op = self.ops[str(e)]
+            y = op(nodes[src])
+            if nodes[dst] is None:
+                nodes[dst] = y
+                owned[dst] = self.sum_in_place and isinstance(op, (ReLUConvBN, nn.AvgPool2d))
+            elif owned[dst]:
+                nodes[dst].add_(y)
+            else:
+                nodes[dst] = nodes[dst] + y
+                owned[dst] = self.sum_in_place
         return nodes[3] if nodes[3] is not None else x.mul(0.0)
 
 
