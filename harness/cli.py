@@ -222,9 +222,17 @@ def cmd_correlate(args) -> int:
     scores = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
                          batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment, device=device)
     out = _out_dir(args.out)
-    context = (f"{len(indices)} NB201 cells ({'seed ' + str(args.seed) if args.archs is not None else args.indices}), batch of "
-               f"{args.batch_size} {args.dataset} training images (batch seed {args.batch_seed}, "
-               f"{'crop+flip' if args.augment else 'no augmentation'}), init seed {args.init_seed}, device {device}.")
+    cells = f"{len(indices)} NB201 cells ({'seed ' + str(args.seed) if args.archs is not None else args.indices})"
+    trained = [s.label for s in specs if s.name == "bpe"]
+    scored = [s.label for s in specs if s.name != "bpe"]
+    parts = []
+    if scored:
+        parts.append(f"{', '.join(scored)} scored on a batch of {args.batch_size} {args.dataset} training images "
+                     f"(batch seed {args.batch_seed}, {'crop+flip' if args.augment else 'no augmentation'})")
+    if trained:
+        parts.append(f"{', '.join(trained)} trained on the cifar10-valid train half and measured on its held-out "
+                     f"valid half (score: validation accuracy, %; seconds: wall time of training and validation)")
+    context = f"{cells}; " + "; ".join(parts) + f"; init seed {args.init_seed}, device {device}."
     table = write_correlation_report(scores, bench, args.dataset, out, n_boot=args.n_boot, context=context)
     print(context + "\n")
     print(to_markdown(table[["estimator", "truth", "n", "n_nan", "kendall", "spearman", "median_seconds"]]))
