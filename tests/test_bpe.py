@@ -209,3 +209,14 @@ def test_darts_sheet_cells_trained_under_a_bpe(tmp_path, table, capsys):
     assert main(argv) == 0 and pd.read_csv(out / "cells.csv").cached.all()  # resumed from the run store
     assert main(["bpe", "darts", "--config", "e1-l3", "--cells", "2", "--out", str(out)]) == 2
     assert "rank correlation" in capsys.readouterr().err
+
+
+def test_correlate_says_how_bpe_and_batch_scores_were_measured(tmp_path, harness_data, capsys):
+    assert main(["correlate", "--dataset", "cifar10", "--estimators", f"params,bpe:{TINY}", "--archs", "4",
+                 "--seed", "0", "--batch-size", "8", "--n-boot", "20", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "correlation.md").read_text()
+    assert "params scored on a batch of 8 cifar10 training images" in report
+    assert f"bpe:{BPEConfig.parse(TINY).label} trained on the cifar10-valid train half" in report
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    bpe = scores[scores.estimator.str.startswith("bpe:")]
+    assert len(bpe) == 4 and bpe.score.between(0, 100).all() and (bpe.seconds > 0).all()
