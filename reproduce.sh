@@ -3,11 +3,12 @@
 # the pinned CPU torch (unless HARNESS_TORCH=cuda), then run a job.
 #   ./reproduce.sh          the main job: build the NB201 store and write the tables to results/
 #   ./reproduce.sh test     the test suite (what CI runs); extra arguments go to pytest
-#   ./reproduce.sh slow     the long experiments (tests marked slow)
+#   ./reproduce.sh slow     the tests marked slow (excluded from CI)
 #   ./reproduce.sh bench    the performance benchmarks (pytest-benchmark, ratios against baselines)
-#   ./reproduce.sh long     the long experiments (~3 h on 2 CPU cores): 1,000-cell training-free
-#                           correlation table, NASLib agreement, naswot and epe_nas on all 15,625
-#                           cells, N-sample training-free searches
+#   ./reproduce.sh long     the long experiments (about 6 h on 2 CPU cores; run nothing else beside
+#                           them): 1,000-cell training-free correlation table, NASLib agreement,
+#                           naswot and epe_nas on all 15,625 cells, N-sample training-free searches,
+#                           BPE with real training, MIP on real training, supernets, BPE-reward searches
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -84,8 +85,9 @@ case "$job" in
       done
     done
     nas-harness report search results/search/*/ --out results/search
-    # BPE with real training on this machine: 20 NB201 cells under two budgets, MIP on real training
-    for cfg in e2-b128-lr0.05-l1-c8-i16-f0.2-v2000 e4-b128-lr0.05-l1-c8-i16-f0.2-v2000; do
+    # BPE with real training on this machine: 20 NB201 cells under four budgets (~50 min), MIP on real training
+    for cfg in e2-b128-lr0.05-l1-c8-i16-f0.2-v2000 e4-b128-lr0.05-l1-c8-i16-f0.2-v2000 \
+               e10-b128-lr0.05-l1-c8-i16-f0.5-v2000 e20-b128-lr0.05-l1-c8-i16-f1.0-v2000; do
       nas-harness correlate --dataset cifar10 --estimators "bpe:$cfg" --archs 20 --seed 0 --out "results/bpe-nb201-cpu/$cfg"
     done
     nas-harness mip --evaluator train:nb201 --cells 10 --samples 3 --out results/mip/train-nb201-cpu
