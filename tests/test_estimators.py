@@ -212,7 +212,7 @@ def test_correlate_command_small_case(tmp_path, nb201, capsys):
     assert len(scores) == 20 * len(ALL)
     assert set(scores.columns) >= {"index", "arch", "estimator", "score", "seconds", "error"}
     table = pd.read_csv(tmp_path / "correlation.csv")
-    assert set(table.truth) == {"test@200", "valid@200", "test@12", "valid@12"}
+    assert set(table.truth) == {"test@200", "valid@200", "test@12", "valid@12", "params"}
     # the failure count equals the number of failed scores, which are NaN, never numbers
     failed = scores[scores.error.notna()]
     assert failed.score.isna().all()
@@ -221,6 +221,8 @@ def test_correlate_command_small_case(tmp_path, nb201, capsys):
         assert row.failed == group.error.notna().sum() == row.n_nan
     params = table[(table.estimator == "params") & (table.truth == "test@200")].iloc[0]
     assert params.kendall > 0.3
+    size = table[(table.estimator == "params") & (table.truth == "params")].iloc[0]
+    assert size.kendall == pytest.approx(1.0) and size.spearman == pytest.approx(1.0)  # the params score is the benchmark's parameter count
     assert (tmp_path / "scatter_epe_nas-paper.png").is_file()
 
 

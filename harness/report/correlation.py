@@ -29,10 +29,21 @@ def ground_truths(bench: NB201, dataset: str) -> dict[str, tuple[str, np.ndarray
     return truths
 
 
+def size_reference(bench: NB201, dataset: str) -> dict[str, tuple[str, np.ndarray]]:
+    """``params`` -> the parameter count (MB) of every cell: not an accuracy, but the reference that
+    says how much of a score's ranking is the network's size (empty if the store lacks it)."""
+    ds = protocol(dataset).valid[0]
+    try:
+        values = bench.query(np.arange(len(bench)), dataset=ds, split=None, epochs=None, seed="mean", metric="params")
+    except HarnessError:
+        return {}
+    return {"params": (f"{ds} parameter count (MB), a size reference, not an accuracy", values)}
+
+
 def correlation_table(scores: pd.DataFrame, bench: NB201, dataset: str, n_boot: int = 1000,
                       seed: int = 0) -> pd.DataFrame:
     rows = []
-    truths = ground_truths(bench, dataset)
+    truths = {**ground_truths(bench, dataset), **size_reference(bench, dataset)}
     for estimator, group in scores.groupby("estimator", sort=False):
         idx = group["index"].to_numpy()
         failed = group[group.error != ""]
@@ -102,9 +113,11 @@ def write_correlation_report(scores: pd.DataFrame, bench: NB201, dataset: str, o
     write_table(scores.drop(columns=["cached"]), out, "scores", f"Training-free scores on {dataset}")
     table = correlation_table(scores, bench, dataset, n_boot, seed)
     write_table(table.drop(columns=["truth_column"]), out, "correlation",
-                f"Rank correlation of training-free scores with NB201 accuracy ({dataset})",
+                f"Rank correlation of estimator scores with NB201 accuracy ({dataset})",
                 context + f"\n\nSigned values; 95 % bootstrap CIs ({n_boot} resamples, seed {seed}). `n_nan`: cells whose "
-                "score failed (NaN/inf/exception), excluded and counted; `failed` gives how many, with an example.")
+                "score failed (NaN/inf/exception), excluded and counted; `failed` gives how many, with an example. "
+                "Truth `params`: the cell's parameter count, not an accuracy: a score that only tracks the "
+                "network's size correlates with it as strongly as with the accuracy.")
     scatter_plots(scores, bench, dataset, table, out)
     comparison = published_comparison(table, dataset)
     if not comparison.empty:
