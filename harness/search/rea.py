@@ -23,8 +23,11 @@ def regularized_evolution(space, evaluator, tracker, rng, population: int = 10, 
             index = int(space.sample(1, rng)[0])
             members.append((index, tracker.evaluate(index, rng)))
         while True:
-            picks = rng.integers(len(members), size=sample_size)
-            parent = max((members[int(i)] for i in picks), key=lambda m: _key(m[1]))
+            picks = rng.integers(len(members), size=sample_size).tolist()
+            parent = members[picks[0]]  # the first of the best wins ties, as max() would
+            for i in picks[1:]:
+                if _key(members[i][1]) > _key(parent[1]):
+                    parent = members[i]
             child = space.mutate(parent[0], rng)
             members.append((child, tracker.evaluate(child, rng)))
             members.popleft()
