@@ -37,7 +37,7 @@ def size_reference(bench: NB201, dataset: str) -> dict[str, tuple[str, np.ndarra
         values = bench.query(np.arange(len(bench)), dataset=ds, split=None, epochs=None, seed="mean", metric="params")
     except HarnessError:
         return {}
-    return {"params": (f"{ds} parameter count (MB), a size reference, not an accuracy", values)}
+    return {"params": (f"{ds} parameter count (MB, seed mean), a size reference, not an accuracy", values)}
 
 
 def correlation_table(scores: pd.DataFrame, bench: NB201, dataset: str, n_boot: int = 1000,
