@@ -35,7 +35,7 @@ def table(harness_data):
     return load_table()
 
 
-def test_replay_reproduces_the_papers_correlations(table):
+def test_replay_reproduces_the_papers_correlations(table, full_data):  # the sheet's 100 cells
     assert table.acc.shape == (100, 32) and len(table.truth) == 100
     assert table.truth.mean() == pytest.approx(96.9892, abs=1e-4)
     configs = replay(table, n_boot=50).set_index("name")
@@ -133,7 +133,7 @@ def test_mip_command_writes_its_outputs(tmp_path, harness_data, capsys):
 TINY = "e1-b64-lr0.05-l1-c4-i16-f0.01-v200"
 
 
-def test_trainer_trains_on_train_and_measures_on_valid(harness_data):
+def test_trainer_trains_on_train_and_measures_on_valid(full_data):  # real training on CIFAR-10
     import torch
 
     from harness.bpe.trainer import cutout, load_train_data, train_nb201
@@ -160,7 +160,7 @@ def test_trainer_trains_on_train_and_measures_on_valid(harness_data):
         load_train_data("cifar100", 0.01)
 
 
-def test_bpe_estimator_and_train_evaluator(harness_data, nb201):
+def test_bpe_estimator_and_train_evaluator(full_data, nb201):
     from harness.bpe.evaluators import TrainEvaluator, space_from_text
     from harness.bpe.mip import mip
     from harness.estimators.run import EstimatorSpec, score_cells
@@ -185,7 +185,7 @@ def test_bpe_estimator_and_train_evaluator(harness_data, nb201):
         TrainEvaluator(nb201, [0, 1], {"epochs": [1]})
 
 
-def test_search_with_a_bpe_reward(tmp_path, harness_data):
+def test_search_with_a_bpe_reward(tmp_path, full_data):
     out = tmp_path / "rea-bpe"
     assert main(["search", "--strategy", "rea", "--estimator", f"bpe:{TINY}", "--budget", "4", "--runs", "1",
                  "--option", "population=3", "--option", "sample_size=2", "--out", str(out)]) == 0
@@ -194,7 +194,7 @@ def test_search_with_a_bpe_reward(tmp_path, harness_data):
     assert "budgeted training on this machine" in (out / "summary.md").read_text()
 
 
-def test_darts_sheet_cells_trained_under_a_bpe(tmp_path, table, capsys):
+def test_darts_sheet_cells_trained_under_a_bpe(tmp_path, table, capsys, full_data):
     from harness.bpe.darts_cells import sheet_accuracies
 
     assert sheet_accuracies(PRESETS["BPE1"]).equals(table.acc["Task5"].astype(float))
@@ -211,7 +211,7 @@ def test_darts_sheet_cells_trained_under_a_bpe(tmp_path, table, capsys):
     assert "rank correlation" in capsys.readouterr().err
 
 
-def test_correlate_says_how_bpe_and_batch_scores_were_measured(tmp_path, harness_data, capsys):
+def test_correlate_says_how_bpe_and_batch_scores_were_measured(tmp_path, full_data, capsys):
     assert main(["correlate", "--dataset", "cifar10", "--estimators", f"params,bpe:{TINY}", "--archs", "4",
                  "--seed", "0", "--batch-size", "8", "--n-boot", "20", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "correlation.md").read_text()

@@ -16,7 +16,7 @@ from harness.errors import DataMissingError, HarnessError
 
 
 @pytest.fixture(scope="module")
-def cifar10_train(harness_data):
+def cifar10_train(full_data):
     return load_images("cifar10", "train")
 
 

@@ -92,7 +92,7 @@ def test_second_order_gradient_differs_from_first_order():
     torch.testing.assert_close(_second_order_alpha_grad(sn, opt, xw, yw, xa, ya, xi=0.0), first)
 
 
-def test_searches_run_and_are_reproducible(harness_data):
+def test_searches_run_and_are_reproducible(full_data):  # supernet training on CIFAR-10
     from harness.search.differentiable import search
 
     cfg = BPEConfig.parse(TINY)
@@ -103,7 +103,7 @@ def test_searches_run_and_are_reproducible(harness_data):
         assert a.history[0]["alpha_entropy"] <= 1.6095  # at most the uniform distribution's log 5
 
 
-def test_supernet_command(tmp_path, harness_data, capsys):
+def test_supernet_command(tmp_path, full_data, capsys):
     out = tmp_path / "sn"
     assert main(["supernet", "--method", "darts-v1,gdas", "--bpe", TINY, "--out", str(out)]) == 0
     for method in ("darts-v1", "gdas"):

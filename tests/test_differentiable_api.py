@@ -38,7 +38,7 @@ def test_genotype_is_the_argmax_over_all_five_ops_none_included():
     assert sn.arch().startswith("|none~0|+|skip_connect~0|none~1|+")
 
 
-def test_wrappers_search_real_cifar10_and_give_benchmark_cells(nb201):
+def test_wrappers_search_real_cifar10_and_give_benchmark_cells(nb201, full_data):  # supernet training
     cfg = BPEConfig.parse(TINY)
     space = NB201Space(nb201.arch_strs())
     v1 = diff.run_darts(cfg, order=1, seed=4)
@@ -76,7 +76,7 @@ def test_bad_input_is_a_harness_error():
             diff.cmd(_parse(["supernet", "--out", "unused", *argv]))
 
 
-def test_cmd_writes_runs_summary_alpha_and_plot(tmp_path, nb201):
+def test_cmd_writes_runs_summary_alpha_and_plot(tmp_path, nb201, full_data):
     out = tmp_path / "gdas"
     args = _parse(["supernet", "--method", "gdas", "--bpe", TINY, "--seed", "7", "--runs", "2", "--out", str(out)])
     assert args.func is diff.cmd and diff.cmd(args) == 0

