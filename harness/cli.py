@@ -74,12 +74,13 @@ def cmd_data_import(args) -> int:
 def cmd_data_info(args) -> int:
     import pandas as pd
 
+    from .paths import portable_path
     from .report.tables import to_markdown, write_table
 
     bench = _open_nb201(args)
     manifest = bench.store.manifest
-    sources = pd.DataFrame([
-        {"source": sid, "kind": s.kind, "path": s.path, "sha256": s.sha256[:16], "version": s.version,
+    sources = pd.DataFrame([  # paths as HARNESS_DATA/... (no path of this machine in a table)
+        {"source": sid, "kind": s.kind, "path": portable_path(s.path) if s.path else "", "sha256": s.sha256[:16], "version": s.version,
          "imported_at": s.imported_at, "note": s.note}
         for sid, s in sorted(manifest.sources.items())])
     status = pd.DataFrame([vars(r) for r in bench.status()])
@@ -103,8 +104,45 @@ def cmd_data_info(args) -> int:
     return 0
 
 
+def cmd_data_fetch(args) -> int:
+    from .config import DATA_ENV, harness_home
+    from .data import fetch as fetcher
+
+    # fetch() checks every argument before the first download
+    results = fetcher.fetch(args.groups, args.to, args.base_url, quiet=args.quiet, timeout=args.timeout,
+                            retries=args.retries)
+    dest = fetcher.resolve_destination(args.to)
+    for r in results:
+        extra = f"  ({r.note})" if r.note else ""
+        print(f"{r.status:<10} {r.name}  {r.size:,} bytes, {r.bytes:,} received, {r.seconds:.1f} s{extra}")
+    for note in fetcher.notes(args.groups):
+        print(f"note: {note}")
+    if os.environ.get(DATA_ENV) and dest.resolve() == Path(os.environ[DATA_ENV]).expanduser().resolve():
+        print(f"data folder: {dest} (HARNESS_DATA)")
+    elif not os.environ.get(DATA_ENV) and dest.resolve() == (harness_home() / "data").resolve():
+        print(f"data folder: {dest} (read without setting {DATA_ENV})")
+    else:
+        print(f"data folder: {dest} (export {DATA_ENV}={dest} to use it)")
+    return 0
+
+
 def _parse_seed(value: str):
     return value if value in ("mean", "all") else int(value) if value.lstrip("-").isdigit() else value
+
+
+def cmd_data_check(args) -> int:
+    from .report.inputs import check
+
+    statuses = check(args.inputs)
+    missing = [s for s in statuses if not s.present]
+    if not args.quiet:
+        for s in statuses:
+            r = s.requirement
+            mark = "present" if s.present else "MISSING"
+            print(f"{mark:<8} {r.name}: {r.what} ({s.detail})")
+            if not s.present:
+                print(f"         needed by {r.tables}; file: HARNESS_DATA/{r.files}; get it: {r.fetch}")
+    return 1 if missing else 0
 
 
 def cmd_data_query(args) -> int:
@@ -396,8 +434,12 @@ def cmd_search(args) -> int:
         context += (f" Batch of {args.batch_size} {args.dataset} training images, batch seed {args.batch_seed}, "
                     f"init seed {args.init_seed}; {evaluator.computed} scores computed in this call, the rest "
                     "read from the run store.")
+    # a tabular search on the simulated clock measures nothing on this machine: its wall seconds
+    # (lookups, the strategy's own compute) go to timing.csv, out of the committed tables
+    incidental_wall = isinstance(evaluator, TabularEvaluator) and budget.clock != "wall"
     summary = write_search_report(runs, out, budget.cells, context,
-                                  options=" ".join(f"{k}={v}" for k, v in options.items()))
+                                  options=" ".join(f"{k}={v}" for k, v in options.items()),
+                                  separate_timing=incidental_wall)
     label = "C10 test" if "C10 test" in runs else next(c for c in runs.columns if c.startswith("C"))
     horizon = max(r.simulated_s for r in results)
     if horizon > 0:
@@ -431,21 +473,35 @@ def cmd_report_nb201(args) -> int:
 def cmd_report_search(args) -> int:
     import pandas as pd
 
-    from .report.search import combined_table
+    from .report.search import TIMING, combined_table, write_timing
     from .report.tables import to_markdown, write_table
 
-    summaries = []
+    summaries, timings = [], []
     for folder in args.folders:
         path = Path(folder) / "summary.csv"
         if not path.is_file():
             raise HarnessError(f"{path} not found", "pass folders written by nas-harness search --out")
-        summaries.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+        summary = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        summaries.append(summary)
+        timing = Path(folder) / f"{TIMING}.csv"
+        if timing.is_file():  # this machine's wall seconds of a search whose tables leave them out
+            head = summary.iloc[0]
+            timings.append({"folder": Path(folder).name, "strategy": head.strategy, "estimator": head.estimator,
+                            "budget": head.budget, "runs": int(head.runs),
+                            "wall_s": float(pd.read_csv(timing).wall_s.mean())})
     table = combined_table(summaries)
     out = _out_dir(args.out)
+    wall_note = ("`simulated_s`/`wall_s`: mean per run; `wall_s` where the search measured it (training-free or "
+                 "trained estimators, wall-clock budgets), – for tabular searches, whose wall seconds are in their "
+                 "folder's `timing.csv` (not committed)" if "wall_s" in table else
+                 "`simulated_s`: mean per run (wall seconds: each folder's `timing.csv`, not committed)")
     write_table(table, out, "search_table", "NB201 search: ours (mean±std over runs) beside the published numbers",
+                f"{args.note + ' ' if args.note else ''}"
                 "Accuracies of the chosen cell, 200 epochs, seed mean. Published (Δ = ours − published); `*`: the "
-                "difference exceeds two standard errors. `simulated_s`/`wall_s`: mean per run. Each row's folder holds "
+                f"difference exceeds two standard errors. {wall_note}. Each row's folder holds "
                 "its runs, summary and trajectory.", digits=1)
+    if timings:
+        write_timing(pd.DataFrame(timings), out, "NB201 search: wall seconds per run (mean) of the tabular searches")
     print(to_markdown(table, 1))
     return 0
 
@@ -465,9 +521,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="unused; accepted for uniformity")
     p.set_defaults(func=cmd_data_import)
 
+    p = data.add_parser("check", help="which inputs of the jobs this machine has (exit 1 when one is missing)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="nb201-tables, bpe-sheet, cifar10-images, naslib-scores (default: all)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing; the exit code says it")
+    p.set_defaults(func=cmd_data_check)
+
     p = data.add_parser("info", help="what the store holds, where it came from, and what is missing")
     p.add_argument("--out", help="write nb201_columns.{csv,md} and nb201_sources.{csv,md} here")
     p.set_defaults(func=cmd_data_info)
+
+    p = data.add_parser("fetch", help="download the public data files from their original sources")
+    p.add_argument("groups", nargs="+", metavar="GROUP",
+                   help="nb201-compact, bpe, nb101-samples, cifar10, cifar100, or all")
+    p.add_argument("--to", help="data folder to lay the files out in (default: $HARNESS_DATA, else $HARNESS_HOME/data)")
+    p.add_argument("--base-url",
+                   help="mirror replacing https://raw.githubusercontent.com/ (default: $HARNESS_FETCH_BASE)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds a connection may stall (default 60)")
+    p.add_argument("--retries", type=int, default=3, help="retries per file after a dropped download (default 3)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_data_fetch)
 
     p = data.add_parser("query", help="look up values (prints JSON)")
     p.add_argument("benchmark", choices=["nb201"])
@@ -610,6 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = report.add_parser("search", help="one table of several nas-harness search outputs, beside the published")
     p.add_argument("folders", nargs="+", help="folders written by nas-harness search --out")
     p.add_argument("--out", required=True, help="output folder for search_table.{csv,md}")
+    p.add_argument("--note", default="", help="a sentence put first in the table's caption (e.g. its protocol)")
     p.set_defaults(func=cmd_report_search)
     return parser
 

@@ -1,6 +1,7 @@
 """Where the harness reads data and keeps its built stores.
 
-``HARNESS_DATA``: the folder of real input data (the project's ``../shared/data`` in CI).
+``HARNESS_DATA``: the folder of real input data (the project's ``../shared/data`` in CI); when
+unset, ``HARNESS_HOME/data`` if it exists (``nas-harness data fetch`` fills it).
 ``HARNESS_HOME``: where built stores live (default ``~/.cache/nas-harness``).
 """
 
@@ -23,13 +24,19 @@ def harness_home() -> Path:
 
 
 def data_root(required: bool = False) -> Path | None:
-    """The ``HARNESS_DATA`` folder, or None when unset (an error when ``required``)."""
+    """The folder of real data: ``HARNESS_DATA`` when set; else ``HARNESS_HOME/data`` when that
+    folder exists (where ``nas-harness data fetch`` puts the public files by default); else None
+    (an error when ``required``)."""
     value = os.environ.get(DATA_ENV)
     if not value:
+        fetched = harness_home() / "data"
+        if fetched.is_dir():
+            return fetched
         if required:
             raise DataMissingError(
-                f"{DATA_ENV} is not set",
-                f"point it at the folder of real data, e.g. export {DATA_ENV}=../shared/data",
+                f"{DATA_ENV} is not set and {fetched} does not exist",
+                f"point it at the folder of real data, e.g. export {DATA_ENV}=../shared/data, "
+                "or run `nas-harness data fetch all`",
             )
         return None
     root = Path(value).expanduser()

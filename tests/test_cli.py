@@ -132,3 +132,38 @@ def test_report_without_data_says_what_is_needed(tmp_path, monkeypatch):
     needed = (tmp_path / "out" / "data_needed.md").read_text()
     assert "nats_tss_test_acc_200ep.csv" in needed and "nb201_v1_1_12ep_val_test.csv" in needed
     assert not (tmp_path / "out" / "nb201_fidelity.csv").exists()
+
+
+def test_report_with_less_data_keeps_the_fuller_table(tmp_path, monkeypatch, nb201, capsys):
+    """A run without the public tables never replaces tables that were made with them."""
+    out = tmp_path / "out"
+    assert main(["report", "nb201", "--out", str(out), "--n-boot", "10"]) == 0
+    before = {name: (out / name).read_bytes() for name in ("nb201_optimum.csv", "nb201_fidelity.csv",
+                                                           "nb201_fidelity.png")}
+    monkeypatch.delenv("HARNESS_DATA", raising=False)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "bare-home"))
+    assert main(["report", "nb201", "--out", str(out), "--n-boot", "10"]) == 0
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert "nats_tss_test_acc_200ep.csv" in (out / "data_needed.md").read_text()
+
+
+def test_data_check_says_what_is_missing_and_how_to_get_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HARNESS_DATA", raising=False)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    code, out, _ = run(capsys, "data", "check")
+    assert code == 1
+    assert "MISSING  nb201-tables" in out and "nas-harness data fetch nb201-compact" in out
+    assert "MISSING  bpe-sheet" in out and "nas-harness data fetch bpe" in out
+    code, out, _ = run(capsys, "data", "check", "bpe-sheet", "-q")
+    assert code == 1 and out == ""
+    code, _, err = run(capsys, "data", "check", "nothing")
+    assert code == 2 and "unknown input 'nothing'" in err
+
+
+def test_data_check_on_the_data_in_use(capsys, harness_data):
+    from .conftest import FULL_DATA
+
+    code, out, _ = run(capsys, "data", "check", "nb201-tables", "bpe-sheet")
+    # the full data has every input; the miniature has only some of NB201's cells and the sheet's first cells
+    assert (code == 0) == bool(FULL_DATA)
+    assert out.count("present" if FULL_DATA else "MISSING") == 2

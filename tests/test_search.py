@@ -122,6 +122,11 @@ def test_tabular_evaluator_costs_and_rewards(nb201):
     per_seed = nb201.query(11, dataset="cifar10-valid", split="x-valid", epochs=200, seed="all")
     draws = {ev200.evaluate(11, np.random.default_rng(s)).reward for s in range(40)}
     assert draws == set(per_seed[np.isfinite(per_seed)].tolist())
+    # ... and the drawn seed's own training time is charged (NB201's is_random lookup of train-all-time)
+    times = nb201.query(11, dataset="cifar10-valid", split="train", epochs=200, seed="all", metric="time")
+    pairs = {(r.reward, r.simulated_s) for r in (ev200.evaluate(11, np.random.default_rng(s)) for s in range(40))}
+    assert pairs == {(a, t) for a, t in zip(per_seed, times) if np.isfinite(a)}
+    assert "drawn seed" in ev200.cost_note
 
 
 def test_trajectory_tracks_the_incumbent():
@@ -145,8 +150,12 @@ def test_rea_reproduces_nb201_short(tmp_path, nb201, full_data):
         assert abs(row.delta) <= 3 * se, (label, row.delta, se)
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert len(runs) == 100 and (runs.simulated_s <= 12000).all() and (runs.cells > 50).all()
-    assert {"index", "arch", "C10 test", "C100 val", "IN16 test", "simulated_s", "wall_s"} <= set(runs.columns)
+    assert {"index", "arch", "C10 test", "C100 val", "IN16 test", "simulated_s"} <= set(runs.columns)
     assert (tmp_path / "trajectory.png").is_file()
+    # a tabular search's wall seconds differ between calls: they are in timing.csv, not in the tables
+    assert "wall_s" not in runs and "wall_s" not in summary
+    timing = pd.read_csv(tmp_path / "timing.csv")
+    assert timing.run.tolist() == runs.run.tolist() and (timing.wall_s > 0).all()
 
 
 def test_n_sample_training_free_shares_the_cache(tmp_path, nb201, capsys):
@@ -186,3 +195,32 @@ def test_runs_frame_has_every_accuracy(space, nb201):
     frame = runs_frame(res, nb201, "cifar10", Budget(cells=30))
     assert {"C10 val", "C10 test", "C100 val", "C100 test", "IN16 val", "IN16 test", "C10 val@12"} <= set(frame)
     assert frame["C10 val"].tolist() == [acc[r.chosen] for r in res]
+
+
+def test_search_table_combines_folders_with_and_without_wall_seconds(tmp_path, capsys):
+    """The long job's committed summaries hold measured wall seconds; the main job's tabular ones
+    leave them to timing.csv: one table of both shows the first and a dash for the second."""
+    def summary(strategy, estimator, budget, wall=None):
+        row = {"strategy": strategy, "estimator": estimator, "options": "", "dataset": "cifar10", "budget": budget,
+               "metric": "C10 test", "mean": 91.0, "std": 0.5, "runs": 10, "simulated_s": 0.0, "cells": 10.0}
+        if wall is not None:
+            row["wall_s"] = wall
+        return pd.DataFrame([row])
+
+    folders = {"n_sample-naswot-N10": summary("n_sample", "naswot:hamming", "10 cells", 3.846),
+               "rea": summary("rea", "tabular:valid@12:mean", "12000 s simulated")}
+    for name, table in folders.items():
+        (tmp_path / name).mkdir()
+        table.to_csv(tmp_path / name / "summary.csv", index=False)
+    pd.DataFrame({"run": [0, 1], "seed": [0, 0], "wall_s": [0.001, 0.002]}).to_csv(tmp_path / "rea" / "timing.csv",
+                                                                                 index=False)
+    out = tmp_path / "table"
+    assert main(["report", "search", *(str(tmp_path / n) for n in folders), "--out", str(out)]) == 0
+    capsys.readouterr()
+    table = pd.read_csv(out / "search_table.csv")
+    assert table.wall_s.iloc[0] == 3.85 and pd.isna(table.wall_s.iloc[1])
+    assert "| 3.85 |" in (out / "search_table.md").read_text()
+    assert pd.read_csv(out / "timing.csv").wall_s.tolist() == [0.0015]
+    # only tabular searches: no wall_s column at all
+    assert main(["report", "search", str(tmp_path / "rea"), "--out", str(out)]) == 0
+    assert "wall_s" not in pd.read_csv(out / "search_table.csv")

@@ -229,6 +229,9 @@ class NB201:
                 fix = "per-epoch values come from the official files: nas-harness data import nb201 --from NATS-tss-v1_0-3ffb9-simple"
             elif self.store.has(key + "/mean") or self.store.has(key.rsplit("/", 1)[0]):
                 fix = "the imported sources give only the seed mean here: use --seed mean, or import the official files"
+            elif key.endswith("/mean") and ("acc@12" in key or "-test/acc@200" in key):
+                fix = ("it is in NB201's public tables: run `nas-harness data fetch nb201-compact` (or set "
+                       "HARNESS_DATA to a folder with nb201/); `nas-harness data check` lists what is missing")
             else:
                 fix = "import a source that has it (nas-harness data info lists what is there)"
             raise HarnessError(f"the NB201 store has no column {key}", fix)

@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .. import exactmath
 from ..errors import HarnessError
 from ..metrics import spearman
 from .config import BPEConfig
@@ -59,14 +60,18 @@ class TableEvaluator:
             from sklearn.ensemble import RandomForestRegressor
 
             X = self._encode(self.rows.to_dict("records"))
-            forests = [RandomForestRegressor(n_estimators=300, random_state=seed).fit(X, y)
-                       for y in (self.rows.spearman.to_numpy(), np.log(self.rows.gpu_hours.to_numpy()))]
+            # The same bits on every run and machine: the forests seeded and on one thread (with
+            # threads, predict sums the trees in the order they finish), and log/exp of the costs
+            # in exactmath (numpy's and libm's exp/log depend on the CPU's AVX512/FMA in the last bit).
+            forests = [RandomForestRegressor(n_estimators=300, random_state=seed, n_jobs=1).fit(X, y)
+                       for y in (self.rows.spearman.to_numpy(), exactmath.log(self.rows.gpu_hours.to_numpy()))]
             # every combination predicted once, in one batch (the grid is small: ~10^4-10^5 points)
             grid = np.array(list(itertools.product(*(range(len(self.space[k])) for k in PARAMS))), dtype=float)
             rho, log_cost = (f.predict(grid) for f in forests)
-            for point, r, c in zip(grid.astype(int), rho, log_cost):
-                key = tuple(self.space[k][i] for k, i in zip(PARAMS, point))
-                self._predicted[key] = (float(r), float(np.exp(c)))
+            cost = exactmath.exp(log_cost)
+            points = grid.astype(int)
+            columns = [np.array(self.space[k], dtype=object)[points[:, j]] for j, k in enumerate(PARAMS)]
+            self._predicted = dict(zip(zip(*columns), zip(rho.tolist(), cost.tolist())))
 
     def _encode(self, rows) -> np.ndarray:
         return np.array([[self.space[k].index(r[k]) for k in PARAMS] for r in rows], dtype=float)

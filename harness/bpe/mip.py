@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from .. import exactmath
 from ..errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def objective_value(spearman: float, cost: float, objective: str, weight: float)
     if objective == "correlation":
         return spearman
     if objective == "tradeoff":
-        return spearman - weight * math.log10(max(cost, 1e-12))
+        return spearman - weight * exactmath.log10(max(cost, 1e-12))  # the same bits on every CPU
     raise HarnessError(f"MIP objective {objective!r} is not known", "use correlation or tradeoff")
 
 
@@ -77,12 +78,14 @@ def _importances(space, rows, y, free, method: str, seed: int) -> dict[str, floa
     from sklearn.ensemble import RandomForestRegressor
 
     X = _encode(space, rows)
-    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=seed).fit(X, y)
+    # seeded and on one thread: with threads the forest sums its trees' predictions in the order
+    # they finish, which moves the last digits of the importances
+    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=seed, n_jobs=1).fit(X, y)
     keys = list(space)
     if method == "permutation":
         from sklearn.inspection import permutation_importance
 
-        imp = permutation_importance(forest, X, y, n_repeats=20, random_state=seed)
+        imp = permutation_importance(forest, X, y, n_repeats=20, random_state=seed, n_jobs=1)
         return {k: float(imp.importances_mean[keys.index(k)]) for k in free}
     if method == "marginal":
         out = {}

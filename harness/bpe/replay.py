@@ -21,6 +21,7 @@ import pandas as pd
 from ..config import data_file
 from ..errors import HarnessError
 from ..metrics import rank_agreement
+from ..paths import portable_path
 from .config import BPEConfig
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class BPETable:
     configs: pd.DataFrame
     acc: pd.DataFrame
     truth: pd.Series
-    source: str
+    source: str  # the spreadsheet, as the tables name it (``HARNESS_DATA/bpe/...``: no path of this machine)
 
     def config(self, task: str) -> BPEConfig:
         row = self.configs.set_index("name").loc[task]
@@ -81,7 +82,7 @@ def load_table(path: str | Path | None = None) -> BPETable:
                       index=[int(str(s).split("_")[1]) for s in gt.iloc[:, 0]], name="ground_truth")
     if set(truth.index) != set(acc.index):
         raise HarnessError(f"{path}: the cells of the two sheets differ", "use the authors' file")
-    return BPETable(configs, acc.sort_index(), truth.sort_index(), str(path))
+    return BPETable(configs, acc.sort_index(), truth.sort_index(), portable_path(path))
 
 
 def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
@@ -100,7 +101,8 @@ def replay(table: BPETable, n_boot: int = 1000) -> pd.DataFrame:
     rows = []
     truth = table.truth.loc[table.acc.index].to_numpy()
     for _, cfg in table.configs.iterrows():
-        r = rank_agreement(table.acc[cfg["name"]].to_numpy(), truth, n_boot=n_boot, seed=0, kendall_boot=200)
+        r = rank_agreement(table.acc[cfg["name"]].to_numpy(), truth, n_boot=n_boot, seed=0,
+                           kendall_boot=min(200, n_boot))
         rows.append({"name": cfg["name"], "paper_name": cfg.paper_name, "epochs": int(cfg.epochs),
                      "batch_size": int(cfg.batch_size), "lr": float(cfg.lr), "layers": int(cfg.layers),
                      "channels": int(cfg.channels), "image_size": int(cfg.image_size),
@@ -132,7 +134,7 @@ def nb201_tabular_bpe(bench, n_boot: int = 1000) -> pd.DataFrame:
         except HarnessError as err:
             log.info("NB201 tabular BPE: %s skipped (%s)", p.name, err)
             continue
-        r = rank_agreement(short, full, n_boot=n_boot, seed=0, kendall_boot=50)
+        r = rank_agreement(short, full, n_boot=n_boot, seed=0, kendall_boot=min(50, n_boot))
         for epochs, res, hours in ((12, r, np.nanmean(hours200) * 12 / 200), (200, None, np.nanmean(hours200))):
             rows.append({"name": f"NB201 {epochs} epochs", "dataset": ds, "split": split, "epochs": epochs,
                          "cells": int(np.isfinite(full).sum()),

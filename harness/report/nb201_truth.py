@@ -71,9 +71,8 @@ def optimum_table(bench: NB201, missing: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fidelity_table(bench: NB201, missing: list[str], n_boot: int = 1000, seed: int = 0,
-                   out: Path | None = None) -> pd.DataFrame:
-    rows, pairs = [], []
+def fidelity_table(bench: NB201, missing: list[str], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    rows = []
     for p in PROTOCOLS:
         for role in ("valid", "test"):
             coords = getattr(p, role)
@@ -89,8 +88,17 @@ def fidelity_table(bench: NB201, missing: list[str], n_boot: int = 1000, seed: i
                          "estimator": "tabular:acc@12", "truth": "acc@200", "n": r.n, "n_nan": r.n_nan,
                          "kendall": r.kendall, "kendall_lo": r.kendall_ci[0], "kendall_hi": r.kendall_ci[1],
                          "spearman": r.spearman, "spearman_lo": r.spearman_ci[0], "spearman_hi": r.spearman_ci[1]})
-            pairs.append((f"{p.name} {role}", cheap, full, r.kendall))
-    if out is not None and pairs:
+    return pd.DataFrame(rows)
+
+
+def plot_fidelity(bench: NB201, fidelity: pd.DataFrame, out: Path) -> None:
+    """Hexbin of the 12- against the 200-epoch accuracy, one panel per row of ``fidelity``."""
+    pairs = []
+    for row in fidelity.itertuples():
+        coords = (row.benchmark_dataset, row.split)
+        pairs.append((f"{row.dataset} {row.role}", _accuracy(bench, coords, 12), _accuracy(bench, coords, 200),
+                      row.kendall))
+    if pairs:
         cols = min(3, len(pairs))
         n_rows = -(-len(pairs) // cols)
         fig, axes = new_figure(n_rows, cols, figsize=(3.6 * cols, 3.4 * n_rows), squeeze=False)
@@ -102,15 +110,36 @@ def fidelity_table(bench: NB201, missing: list[str], n_boot: int = 1000, seed: i
             ax.set_xlabel("12-epoch accuracy (%)")
             ax.set_ylabel("200-epoch accuracy (%)")
         save_figure(fig, out, "nb201_fidelity")
-    return pd.DataFrame(rows)
+
+
+def _keeps_fuller_table(out: Path, name: str, table: pd.DataFrame, missing: list[str]) -> bool:
+    """True when ``out`` already holds ``name`` with rows this run could not compute: a run with
+    less data never replaces a table made from more (it is logged, and listed as missing)."""
+    old = out / f"{name}.csv"
+    if not missing or not old.is_file():
+        return False
+    n_old = len(pd.read_csv(old))
+    if n_old <= len(table):
+        return False
+    log.warning("kept %s (%d rows): this run computed only %d rows for lack of data (see data_needed.md)",
+                old, n_old, len(table))
+    return True
 
 
 def write_ground_truth_report(bench: NB201, out: Path, n_boot: int = 1000, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Write both tables, the plot and ``data_needed.md`` into ``out``; returns the tables."""
+    """Write both tables, the plot and ``data_needed.md`` into ``out``; returns the tables.
+
+    A table already in ``out`` with more rows than this run can compute (it was made with more
+    data) is kept as it is."""
     out = Path(out)
     missing: list[str] = []
     optimum = optimum_table(bench, missing)
-    fidelity = fidelity_table(bench, missing, n_boot=n_boot, seed=seed, out=out)
+    if _keeps_fuller_table(out, "nb201_optimum", optimum, missing):
+        optimum = optimum.iloc[:0]
+    fidelity = fidelity_table(bench, missing, n_boot=n_boot, seed=seed)
+    if _keeps_fuller_table(out, "nb201_fidelity", fidelity, missing):
+        fidelity = fidelity.iloc[:0]
+    plot_fidelity(bench, fidelity, out)
     tables = {}
     if len(optimum):
         write_table(optimum, out, "nb201_optimum", "NAS-Bench-201: the optimal cell (200 epochs, seed mean)",
@@ -124,8 +153,9 @@ def write_ground_truth_report(bench: NB201, out: Path, n_boot: int = 1000, seed:
         tables["fidelity"] = fidelity
     needed = out / "data_needed.md"
     if missing:
-        needed.write_text("# Tables that need more data\n\nPut these public files under HARNESS_DATA/nb201 (see the "
-                          "data provenance), " + OFFICIAL + ".\n\n" + "\n".join(f"- {m}" for m in missing) + "\n")
+        needed.write_text("# Tables that need more data\n\nPut these public files under HARNESS_DATA/nb201 "
+                          "(`nas-harness data fetch nb201-compact` downloads them from their public sources), "
+                          + OFFICIAL + ".\n\n" + "\n".join(f"- {m}" for m in missing) + "\n")
         for m in missing:
             log.warning("not computed: %s", m)
     elif needed.exists():

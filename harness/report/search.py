@@ -1,4 +1,12 @@
-"""Search tables: mean and std of the chosen cells' accuracies, beside the published tables."""
+"""Search tables: mean and std of the chosen cells' accuracies, beside the published tables.
+
+Wall seconds: where the experiment measures them (a training-free score's or a trained BPE's
+compute, a wall-clock budget) they are a column of the tables. Where they are incidental (a
+tabular search on the simulated clock: table lookups and the strategy's own microseconds, which
+differ between two calls) they go to ``timing.{csv,md}`` beside the tables, a file that is not
+committed (``.gitignore``), so that the tables are a deterministic function of the inputs and
+seeds.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +47,8 @@ def _published_rows(strategy: str, estimator: str, cells: int | None, dataset: s
 def summary_table(runs: pd.DataFrame, cells_budget: int | None = None) -> pd.DataFrame:
     """One row per accuracy column: ours (mean, std, runs) and the published one with the delta.
 
-    ``within_2se``: |delta| <= 2 * sqrt(std_ours^2/runs_ours + std_pub^2/runs_pub).
+    ``within_2se``: |delta| <= 2 * sqrt(std_ours^2/runs_ours + std_pub^2/runs_pub). ``wall_s`` is a
+    column only when ``runs`` has it (see the module docstring).
     """
     strategy, estimator = runs.strategy.iloc[0], runs.estimator.iloc[0]
     published = _published_rows(strategy, estimator, cells_budget, runs.dataset.iloc[0], str(runs.budget.iloc[0]))
@@ -51,8 +60,10 @@ def summary_table(runs: pd.DataFrame, cells_budget: int | None = None) -> pd.Dat
         std = float(finite.std(ddof=0)) if finite.size else math.nan
         row = {"strategy": strategy, "estimator": estimator, "dataset": runs.dataset.iloc[0],
                "budget": runs.budget.iloc[0], "metric": label, "mean": mean, "std": std, "runs": int(finite.size),
-               "simulated_s": float(runs.simulated_s.mean()), "wall_s": float(runs.wall_s.mean()),
-               "cells": float(runs.cells.mean())}
+               "simulated_s": float(runs.simulated_s.mean())}
+        if "wall_s" in runs:
+            row["wall_s"] = float(runs.wall_s.mean())
+        row["cells"] = float(runs.cells.mean())
         pub = published[published.label == label]
         if len(pub):
             p = pub.iloc[0]
@@ -79,27 +90,50 @@ def trajectory_plot(grid: np.ndarray, curves: np.ndarray, label: str, title: str
     save_figure(fig, out, name)
 
 
+TIMING = "timing"  # out/timing.{csv,md}: incidental wall seconds, not committed (.gitignore)
+
+
+def write_timing(table: pd.DataFrame, out: Path, title: str, notes: str = "") -> None:
+    """``out/timing.{csv,md}``: wall-clock figures of this machine, kept out of the committed tables."""
+    write_table(table, out, TIMING, title, (notes + " " if notes else "") + "Wall seconds measured on this machine "
+                "in this call: they differ between calls, so this file is not committed (`.gitignore`).", digits=6)
+
+
 def write_search_report(runs: pd.DataFrame, out: Path, cells_budget: int | None, context: str,
-                        options: str = "") -> pd.DataFrame:
+                        options: str = "", separate_timing: bool = False) -> pd.DataFrame:
+    """``out/runs.{csv,md}``, ``out/summary.{csv,md}``; with ``separate_timing`` the runs' wall
+    seconds go to ``out/timing.{csv,md}`` instead of the two tables (see the module docstring)."""
     out = Path(out)
+    if separate_timing:
+        write_timing(runs[["run", "seed", "wall_s"]], out, "Search runs: wall seconds per run",
+                     f"{len(runs)} runs, mean {runs.wall_s.mean():.6g} s per run (the strategy's own compute and "
+                     "the table lookups).")
+        runs = runs.drop(columns="wall_s")
     write_table(runs, out, "runs", "Search runs: the chosen cell of each run and its accuracies", digits=3)
     summary = summary_table(runs, cells_budget)
     summary.insert(2, "options", options)
+    clocks = ("`simulated_s`, `cells`: means per run (wall seconds: `timing.csv`, not committed)"
+              if separate_timing else "`simulated_s`, `wall_s`, `cells`: means per run")
     write_table(summary, out, "summary", "Search summary (mean and std over runs)",
                 context + "\n\nAccuracies: 200-epoch seed means of the chosen cell (`@12`: the 12-epoch run). "
-                "`simulated_s`, `wall_s`, `cells`: means per run. `within_2se`: |delta| <= 2 x the standard error "
+                f"{clocks}. `within_2se`: |delta| <= 2 x the standard error "
                 "of the difference of the two means. Published numbers: `baselines/nb201_search.csv`.", digits=2)
     return summary
 
 
 def combined_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
     """Rows: one per search (strategy, estimator, options, budget); columns: the six 200-epoch
-    accuracies as ``ours mean +- std`` and the published ``mean +- std`` with the delta."""
+    accuracies as ``ours mean +- std`` and the published ``mean +- std`` with the delta.
+
+    ``wall_s`` (a column when any summary has it): the measured wall seconds of the searches whose
+    summary holds them; NaN for those whose wall seconds are only in their ``timing.csv``."""
     rows = []
     for summary in summaries:
         head = summary.iloc[0]
+        wall = head.get("wall_s", math.nan)
         row = {"strategy": head.strategy, "options": head.get("options", ""), "estimator": head.estimator,
-               "budget": head.budget, "runs": int(head.runs), "simulated_s": f"{head.simulated_s:.0f}", "wall_s": f"{head.wall_s:.3g}"}
+               "budget": head.budget, "runs": int(head.runs), "simulated_s": f"{head.simulated_s:.0f}",
+               "wall_s": f"{wall:.3g}" if pd.notna(wall) else math.nan}
         for _, r in summary.iterrows():
             if r.metric not in SPLITS:
                 continue
@@ -110,7 +144,9 @@ def combined_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
                                                     f"({r.delta:+.2f}{flag})")
         rows.append(row)
     table = pd.DataFrame(rows)
-    order = ["strategy", "options", "estimator", "budget", "runs", "simulated_s", "wall_s"]
+    order = ["strategy", "options", "estimator", "budget", "runs", "simulated_s"]
+    if table.wall_s.notna().any():
+        order.append("wall_s")
     for label in SPLITS:
         order += [c for c in (label, f"{label} published (Δ)") if c in table]
     return table[order]

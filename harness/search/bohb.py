@@ -10,6 +10,9 @@ no trial was promoted before the budget ran out).
 
 NB201's own BOHB ran over epochs of the 12-epoch schedule; this one runs over the 12/200-epoch
 budgets, so its table is not the same experiment.
+
+A run is a deterministic function of its rng (``[seed, run]``): the TPE sampler is seeded from
+it and the study is named from it (the pruner's bracket of each trial hashes the study name).
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ def bohb(space, evaluator, tracker, rng, min_epochs: int = 12, max_epochs: int =
                            "use --option min_epochs=12 --option max_epochs=200")
     low, high = evaluator.at_epochs(int(min_epochs)), evaluator.at_epochs(int(max_epochs))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Everything Optuna draws comes from the run's rng: the sampler's seed, and the study's name,
+    # from which HyperbandPruner hashes each trial's bracket (crc32 of "<study name>_<trial
+    # number>"); left unnamed, a study gets a fresh uuid4 name and the brackets change per call.
+    seed = int(rng.integers(2**31))
     study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=int(rng.integers(2**31)), multivariate=True,
-                                           n_startup_trials=int(startup_trials)),
+        study_name=f"bohb-{seed}", direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=int(startup_trials)),
         pruner=optuna.pruners.HyperbandPruner(min_resource=int(min_epochs), max_resource=int(max_epochs),
                                               reduction_factor=int(reduction_factor)))
     best: dict[int, tuple[float, int]] = {}  # epochs -> (reward, index)
