@@ -470,6 +470,14 @@ def cmd_report_nb201(args) -> int:
     return 0
 
 
+def cmd_report_readme(args) -> int:
+    from .report.readme import update
+
+    changed = update(Path(args.readme), Path(args.results))
+    print(f"{args.readme}: " + (f"updated {', '.join(changed)}" if changed else "every generated block is current"))
+    return 0
+
+
 def cmd_report_search(args) -> int:
     import pandas as pd
 
@@ -685,6 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for search_table.{csv,md}")
     p.add_argument("--note", default="", help="a sentence put first in the table's caption (e.g. its protocol)")
     p.set_defaults(func=cmd_report_search)
+    p = report.add_parser("readme", help="rewrite the README's generated tables from results/")
+    p.add_argument("--readme", default="README.md", help="the README (default README.md)")
+    p.add_argument("--results", default="results", help="the results folder (default results)")
+    p.set_defaults(func=cmd_report_readme)
     return parser
 
 

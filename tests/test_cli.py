@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -167,3 +168,16 @@ def test_data_check_on_the_data_in_use(capsys, harness_data):
     # the full data has every input; the miniature has only some of NB201's cells and the sheet's first cells
     assert (code == 0) == bool(FULL_DATA)
     assert out.count("present" if FULL_DATA else "MISSING") == 2
+
+
+def test_readme_tables_are_the_results(tmp_path):
+    """The README's generated blocks equal what results/ gives (`nas-harness report readme`)."""
+    from harness.report.readme import stale, update
+
+    root = Path(__file__).resolve().parents[1]
+    assert stale(root / "README.md", root / "results") == []
+    copy = tmp_path / "README.md"
+    copy.write_text((root / "README.md").read_text().replace("| rea |", "| REA typed by hand |"))
+    assert stale(copy, root / "results") == ["SEARCH_TABLE"]
+    assert update(copy, root / "results") == ["SEARCH_TABLE"] and stale(copy, root / "results") == []
+    assert copy.read_text() == (root / "README.md").read_text()
