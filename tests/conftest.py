@@ -39,7 +39,11 @@ def _png_arrays(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
     files = sorted(folder.glob(f"{prefix}_*.png"))
-    x = np.stack([np.asarray(Image.open(f).convert("RGB"), dtype=np.uint8) for f in files])
+    arrays = []
+    for f in files:
+        with Image.open(f) as image:
+            arrays.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    x = np.stack(arrays)
     y = np.array([int(f.stem.rsplit("_", 1)[1]) for f in files], dtype=np.int64)
     return x, y
 

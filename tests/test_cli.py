@@ -120,7 +120,10 @@ def test_report_writes_the_first_tables(capsys, nb201, tmp_path, harness_data):
     assert len(fidelity) == 6 and (fidelity.n == rows).all()
     assert ((fidelity.kendall > 0.5) & (fidelity.kendall < 1)).all()
     assert (tmp_path / "nb201_fidelity.png").stat().st_size > 10_000
-    assert not (tmp_path / "data_needed.md").exists()
+    from .conftest import FULL_DATA
+
+    # the miniature covers some of the cells, and the report says so
+    assert (tmp_path / "data_needed.md").exists() == (not FULL_DATA)
 
 
 def test_report_without_data_says_what_is_needed(tmp_path, monkeypatch):
@@ -181,3 +184,25 @@ def test_readme_tables_are_the_results(tmp_path):
     assert stale(copy, root / "results") == ["SEARCH_TABLE"]
     assert update(copy, root / "results") == ["SEARCH_TABLE"] and stale(copy, root / "results") == []
     assert copy.read_text() == (root / "README.md").read_text()
+
+
+def test_report_on_part_of_the_cells_keeps_the_table_of_all_cells(tmp_path, monkeypatch):
+    """Tables covering some of the cells (the miniature) never replace tables over all cells."""
+    from .conftest import FIXTURES
+
+    out = tmp_path / "out"
+    out.mkdir()
+    full = pd.DataFrame({"dataset": ["cifar10"] * 6, "n": [15625] * 6, "kendall": [0.7] * 6})
+    full.to_csv(out / "nb201_fidelity.csv", index=False)
+    optimum = pd.DataFrame({"dataset": ["cifar10"] * 6, "cells": [15625] * 6, "index": [6111] * 6})
+    optimum.to_csv(out / "nb201_optimum.csv", index=False)
+    monkeypatch.setenv("HARNESS_DATA", str(FIXTURES))  # the miniature's 321 rows of each table
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    assert main(["report", "nb201", "--out", str(out), "--n-boot", "10"]) == 0
+    assert pd.read_csv(out / "nb201_fidelity.csv").equals(full)
+    assert pd.read_csv(out / "nb201_optimum.csv").equals(optimum)
+    assert "covers only 321 of 15625 cells" in (out / "data_needed.md").read_text()
+    # into an empty folder the same run writes its tables, which say how many cells they cover
+    assert main(["report", "nb201", "--out", str(tmp_path / "fresh"), "--n-boot", "10"]) == 0
+    assert (pd.read_csv(tmp_path / "fresh" / "nb201_fidelity.csv").n == 321).all()
+    assert set(pd.read_csv(tmp_path / "fresh" / "nb201_optimum.csv").cells) == {321, 15625}  # test, valid

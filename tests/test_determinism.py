@@ -80,3 +80,18 @@ def test_main_job_twice_is_byte_identical(tmp_path, harness_data, capsys):
         assert "mip/bpe-paper-surrogate/evaluations.csv" in committed
     else:
         pytest.skip(f"bpe replay and mip not run: no {SHEET} under HARNESS_DATA (the searches were compared)")
+
+
+def test_a_data_file_is_named_the_same_however_the_data_folder_was_found(tmp_path, monkeypatch):
+    from harness.paths import portable_path
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    fetched = tmp_path / "home" / "data" / "bpe" / "sheet.xlsx"  # where `data fetch` puts it by default
+    fetched.parent.mkdir(parents=True)
+    fetched.write_text("x")
+    monkeypatch.delenv("HARNESS_DATA")
+    assert portable_path(fetched) == "HARNESS_DATA/bpe/sheet.xlsx"
+    monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "home" / "data"))
+    assert portable_path(fetched) == "HARNESS_DATA/bpe/sheet.xlsx"
+    assert portable_path(tmp_path / "home" / "nb201" / "manifest.json") == "HARNESS_HOME/nb201/manifest.json"
+    assert portable_path(tmp_path / "elsewhere" / "f.csv") == "f.csv"

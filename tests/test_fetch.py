@@ -387,6 +387,34 @@ def test_converted_source_downloads_converts_and_removes_the_original(served, tm
     assert again.status == "present" and len(served.requests) == 1
 
 
+def test_a_conversion_that_differs_keeps_the_verified_original(served, tmp_path, fast):
+    """Another pandas may format the CSV otherwise: the original stays, so reruns never download again."""
+    pickled = _mini_pickle(tmp_path / "mini.pd").read_bytes()
+    src = _source(served, "nb201/nb201_v1_1_12ep_val_test.csv", "nb201-compact", pickled, repo="BayesWatch/mini",
+                  path="mini-bench-arch-cell-accs.pd", converter="mini_nb201_pickle_to_csv",
+                  converted_size=10, converted_sha256="0" * 64)
+    out = tmp_path / "data"
+    [r] = fetcher.fetch(["nb201-compact"], out, served.base, sources=[src], **fast)
+    assert "differs byte-wise" in r.note and (out / src.download_target).is_file()
+    [again] = fetcher.fetch(["nb201-compact"], out, served.base, sources=[src], **fast)
+    assert again.status == "downloaded" and again.bytes == 0 and len(served.requests) == 1
+    assert (out / "nb201/nb201_v1_1_12ep_val_test.csv").read_bytes() == (HEADER + "".join(CSV_LINES)).encode()
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(served, tmp_path, fast):
+    a = _source(served, "nb201/table.csv", "nb201-compact", _csv_bytes())
+    (tmp_path / "nb201").write_text("a file where the folder should be")
+    with pytest.raises(HarnessError, match="cannot write the data under") as info:
+        fetcher.fetch(["nb201-compact"], tmp_path, served.base, sources=[a], **fast)
+    assert "rerun" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_unreadable_pickle_is_one_line(tmp_path):
+    (tmp_path / "bad.pd").write_bytes(b"not a pickle")
+    with pytest.raises(HarnessError, match="not a readable pandas pickle"):
+        fetcher.convert_mini_nb201(tmp_path / "bad.pd", tmp_path / "out.csv")
+
+
 def test_a_pickle_with_the_wrong_checksum_is_never_unpickled(served, tmp_path, fast, monkeypatch):
     pickled = _mini_pickle(tmp_path / "mini.pd").read_bytes()
     src = _source(served, "nb201/nb201_v1_1_12ep_val_test.csv", "nb201-compact", pickled,

