@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from harness.bpe import PRESETS, BPEConfig
 from harness.bpe.replay import load_table, pareto_front, replay
@@ -220,3 +221,32 @@ def test_correlate_says_how_bpe_and_batch_scores_were_measured(tmp_path, full_da
     scores = pd.read_csv(tmp_path / "scores.csv")
     bpe = scores[scores.estimator.str.startswith("bpe:")]
     assert len(bpe) == 4 and bpe.score.between(0, 100).all() and (bpe.seconds > 0).all()
+
+
+def test_darts_cells_cache_refusals_but_not_out_of_memory(tmp_path, monkeypatch):
+    """A configuration the network refuses is kept as a failure; running out of memory is not cached."""
+    from harness.bpe import darts_cells
+    from harness.estimators.base import TransientScoreError
+    from harness.runstore import RunStore
+    from harness.spaces import darts as darts_space
+
+    truth = darts_space.load_ground_truth().iloc[:3]  # the sheet's cells (the miniature has its first 12)
+    monkeypatch.setattr(darts_space, "load_ground_truth", lambda path=None: truth)
+    monkeypatch.setattr(darts_cells, "load_train_data", lambda *a, **k: type("Data", (), {"note": "stub"})())
+    store = RunStore(tmp_path / "runs.sqlite")
+    raised = {}
+
+    def train_darts(genotype, config, data, seed):
+        raise raised["error"]
+
+    monkeypatch.setattr(darts_cells, "train_darts", train_darts)
+    cfg = BPEConfig.parse(TINY)
+    raised["error"] = HarnessError("image size 16 is too small for 20 layers")
+    first = darts_cells.train_sheet_cells(cfg, store=store, device="cpu")
+    assert first.score.isna().all() and first.error.str.contains("too small").all()
+    assert darts_cells.train_sheet_cells(cfg, store=store, device="cpu").cached.all()
+    raised["error"] = torch.OutOfMemoryError("CUDA out of memory")
+    fresh = RunStore(tmp_path / "fresh.sqlite")
+    with pytest.raises(TransientScoreError, match="ran out of memory"):
+        darts_cells.train_sheet_cells(cfg, store=fresh, device="cpu")
+    assert fresh.frame().empty

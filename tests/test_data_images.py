@@ -170,3 +170,37 @@ def test_cifar10_valid_fallback_split_is_stratified(cifar10_train, caplog):
     assert np.bincount(cifar10_train.y[valid]).tolist() == [2500] * 10
     part = load_images("cifar10-valid", "valid")
     assert len(part) == 25000 and part.name == "cifar10-valid"
+
+
+@pytest.mark.parametrize("dataset, mean, std", [
+    ("cifar10", (125.3, 123.0, 113.9), (63.0, 62.1, 66.7)),
+    ("cifar10-valid", (125.3, 123.0, 113.9), (63.0, 62.1, 66.7)),
+    ("cifar100", (129.3, 124.1, 112.4), (68.2, 65.4, 70.4)),  # a prefix match once gave it CIFAR-10's
+    ("ImageNet16-120", (122.68, 116.66, 104.01), (63.22, 61.26, 65.09)),
+])
+def test_each_dataset_is_normalised_with_its_own_statistics(dataset, mean, std):
+    """NB201's per-dataset mean and std (0..255 units in its code)."""
+    from harness.data.transforms import stats_for
+
+    got_mean, got_std = stats_for(dataset)
+    torch.testing.assert_close(got_mean * 255, torch.tensor(mean))
+    torch.testing.assert_close(got_std * 255, torch.tensor(std))
+
+
+def test_cifar100_images_are_normalised_with_cifar100_statistics():
+    """On the 20 lossless CIFAR-100 test images (tests/fixtures): (x - mean) / std with CIFAR-100's values."""
+    from harness.data.images import ImageSet
+
+    from .conftest import FIXTURES, _png_arrays
+
+    x8, y = _png_arrays(FIXTURES / "images" / "foolbox", "cifar100")
+    images = ImageSet(x8, y, tuple(str(i) for i in range(100)), "cifar100", "test", False, "foolbox")
+    x, _ = to_tensor_batch(images, np.arange(len(images)))
+    raw = torch.from_numpy(images.x).permute(0, 3, 1, 2).float() / 255
+    mean = torch.tensor((129.3, 124.1, 112.4))[None, :, None, None] / 255
+    std = torch.tensor((68.2, 65.4, 70.4))[None, :, None, None] / 255
+    torch.testing.assert_close(x, (raw - mean) / std)
+    with pytest.raises(HarnessError, match="no normalisation for dataset 'cifar1000'"):
+        from harness.data.transforms import stats_for
+
+        stats_for("cifar1000")

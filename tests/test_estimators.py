@@ -252,3 +252,47 @@ def test_indices_file_errors(tmp_path, capsys, nb201):
     assert main(["correlate", "--dataset", "cifar10", "--estimators", "params", "--indices", str(bad),
                  "--out", str(tmp_path)]) == 2
     assert "99999" in capsys.readouterr().err
+
+
+@pytest.fixture
+def failing_estimator(monkeypatch):
+    """Register ``_failing`` (raising whatever the test sets) for one test only."""
+    raised = {}
+
+    def fn(net, batch):
+        raise raised["error"]
+
+    monkeypatch.setitem(ESTIMATORS._entries, "_failing", ESTIMATORS._entries["plain"].__class__("_failing", fn, {}, ""))
+    return raised
+
+
+def test_numerical_failures_are_recorded_and_cached_others_are_not(failing_estimator, batch, tmp_path):
+    from harness.estimators.base import TransientScoreError, UndefinedScore
+    from harness.estimators.run import CellScorer
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    scorer = CellScorer(lambda i: BEST, "cifar10", EstimatorSpec.parse("_failing"), batch=batch, images="test",
+                        batch_size=16, batch_seed=1, store=store, device=torch.device("cpu"))
+    # deterministic numerical failures: recorded with their reason, cached for good
+    for index, error in enumerate([UndefinedScore("formula undefined"), ZeroDivisionError("division by zero"),
+                                   torch.linalg.LinAlgError("singular")]):
+        failing_estimator["error"] = error
+        value, _, reason, cached = scorer.score(index)
+        assert math.isnan(value) and type(error).__name__ in reason and not cached
+        assert store.get(scorer.key(index))[2] == reason
+    # transient (out of memory): a one-line harness error, nothing cached
+    failing_estimator["error"] = torch.OutOfMemoryError("CUDA out of memory")
+    with pytest.raises(TransientScoreError, match="ran out of memory.*nothing was cached"):
+        scorer.score(10)
+    assert store.get(scorer.key(10)) is None
+    # anything else is a bug: it raises as it is, and nothing is cached
+    for bug in (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), ValueError("bad option"), KeyError("x")):
+        failing_estimator["error"] = bug
+        with pytest.raises(type(bug)):
+            scorer.score(11)
+    assert store.get(scorer.key(11)) is None
+
+
+def test_zen_of_a_cell_whose_output_ignores_the_input_is_undefined(batch):
+    result = score("zen", _net("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), batch)
+    assert not result.ok and "UndefinedScore" in result.error and "log 0" in result.error

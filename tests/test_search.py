@@ -11,6 +11,7 @@ import pytest
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.search import STRATEGIES, Budget, Evaluation, run_strategy
+from harness.search.base import Tracker
 from harness.search.evaluators import TabularEvaluator
 from harness.search.runner import run_many, runs_frame, trajectories
 from harness.spaces.nb201 import NB201Space
@@ -224,3 +225,31 @@ def test_search_table_combines_folders_with_and_without_wall_seconds(tmp_path, c
     # only tabular searches: no wall_s column at all
     assert main(["report", "search", str(tmp_path / "rea"), "--out", str(out)]) == 0
     assert "wall_s" not in pd.read_csv(out / "search_table.csv")
+
+
+def test_a_cell_without_a_cost_stops_the_search_with_a_clear_error(space):
+    """NaN + anything never reaches a budget: the tracker refuses it instead of running forever."""
+    class NoCost:
+        name = "tabular:nocost"
+
+        def evaluate(self, index, rng):
+            return Evaluation(90.0, math.nan, 0.0)
+
+    with pytest.raises(HarnessError, match="cell 3 has no cost"):
+        Tracker(Budget(seconds=12000), NoCost()).evaluate(3, np.random.default_rng(0))
+
+
+def test_missing_evaluation_times_are_counted_in_the_cost_note(nb201, monkeypatch):
+    from harness.search import evaluators
+
+    real = nb201.query
+
+    def query(indices, **kw):
+        if kw.get("metric") == "time" and kw.get("split") != "train":
+            return np.where(np.arange(len(indices)) < 5, np.nan, 1.0)  # an evaluation time, missing for 5 cells
+        return real(indices, **kw)
+
+    monkeypatch.setattr(nb201, "query", query)
+    cost, note = evaluators._training_cost(nb201, "cifar10-valid", "x-valid", 200)
+    assert "5 cells lack the evaluation time" in note
+    assert np.isfinite(cost).all()

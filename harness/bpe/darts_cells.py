@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import HarnessError
+from ..estimators.base import TRANSIENT_FAILURES, TransientScoreError
 from ..metrics import rank_agreement
 from ..runstore import RunStore, ScoreKey
 from .config import BPEConfig
@@ -77,8 +78,12 @@ def train_sheet_cells(config: BPEConfig, *, cells: int | None = None, cell_seed:
             start = time.perf_counter()
             try:
                 score, error = train_darts(r.genotype, config, data, seed=init_seed + int(r.arch_index)).valid_acc, ""
-            except (RuntimeError, ValueError, HarnessError) as err:  # e.g. out of memory, a size the network refuses
+            except HarnessError as err:  # a size the network refuses: the same every time, so it is kept
                 score, error = math.nan, f"{type(err).__name__}: {err}"
+            except TRANSIENT_FAILURES as err:  # out of memory: says nothing about the cell, never cached
+                raise TransientScoreError(f"training {r.arch_id} under {config.label} ran out of memory",
+                                          "nothing was cached for it: free memory or lower the batch size, then "
+                                          "rerun (cells already trained are kept)") from err
             if not math.isfinite(score) and not error:
                 error = f"non-finite accuracy ({score})"
             seconds = time.perf_counter() - start

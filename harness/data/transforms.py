@@ -6,6 +6,8 @@ before normalisation, as torchvision's pipeline does, so padding is black.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,10 +24,17 @@ NORMALIZATION = {
 PADDING = {32: 4, 16: 2}  # crop padding (pixels) by image size
 
 
+# Which statistics each dataset name uses: exact names, never a prefix ("cifar100" starts with
+# "cifar10", and a prefix match once gave CIFAR-100 the CIFAR-10 statistics).
+_STATS_OF = {"cifar10": "cifar10", "cifar10-valid": "cifar10", "cifar100": "cifar100",
+             "ImageNet16": "ImageNet16", "ImageNet16-120": "ImageNet16"}
+
+
 def stats_for(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
-    key = "ImageNet16" if dataset.startswith("ImageNet16") else "cifar10" if dataset.startswith("cifar10") else dataset
-    if key not in NORMALIZATION:
-        raise HarnessError(f"no normalisation for dataset {dataset!r}", f"use one of {', '.join(NORMALIZATION)}")
+    """(mean, std) per channel in [0, 1] units for a dataset name (NB201's values)."""
+    key = _STATS_OF.get(dataset) or ("ImageNet16" if re.fullmatch(r"ImageNet16-\d+", dataset) else None)
+    if key is None:
+        raise HarnessError(f"no normalisation for dataset {dataset!r}", f"use one of {', '.join(_STATS_OF)}")
     mean, std = NORMALIZATION[key]
     return torch.tensor(mean) / 255.0, torch.tensor(std) / 255.0
 

@@ -8,8 +8,16 @@ An estimator is one function registered by name in one file::
 It receives a freshly initialised network and a :class:`Batch` of real images and returns a
 float. ``function_only=True`` declares that the score depends only on the function
 ``x -> net(x)`` (not on dead weights or hooks), so :func:`score` first prunes the edges that
-cannot reach the output. :func:`score` times it and records any failure (an exception, NaN or inf) with its
-reason: a failure is never replaced by a number.
+cannot reach the output. :func:`score` times it and records a failure with its reason: a failure
+is never replaced by a number. Failures are of three kinds:
+
+- *numerical* (deterministic: the same network and batch fail the same way): a NaN or infinite
+  score, :class:`UndefinedScore` (the estimator's formula is undefined for this network, e.g.
+  a zero-variance Jacobian row), another :class:`ArithmeticError`, a singular matrix
+  (``LinAlgError``). They are returned as a failed :class:`ScoreResult`, and the run store keeps them;
+- *transient* (out of memory): :class:`TransientScoreError` is raised, so nothing is cached and a
+  rerun tries again;
+- anything else is a bug in the estimator or the harness, and raises as it is.
 """
 
 from __future__ import annotations
@@ -22,12 +30,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors import HarnessError
 from ..registry import Registry
 
 log = logging.getLogger(__name__)
 
 ESTIMATORS = Registry("estimator")
 register = ESTIMATORS.register
+
+
+class UndefinedScore(ArithmeticError):
+    """The estimator's formula is undefined for this network (a deterministic numerical failure)."""
+
+
+class TransientScoreError(HarnessError):
+    """Scoring failed for a reason that says nothing about the network (out of memory): not cached."""
+
+
+NUMERICAL_FAILURES = (ArithmeticError, np.linalg.LinAlgError, torch.linalg.LinAlgError)
+TRANSIENT_FAILURES = (torch.OutOfMemoryError, MemoryError)
 
 
 @dataclass
@@ -74,8 +95,12 @@ def score(name: str, net: torch.nn.Module, batch: Batch, **options) -> ScoreResu
     try:
         value = float(entry.fn(net, batch, **options))
         error = "" if math.isfinite(value) else f"non-finite score ({value})"
-    except (RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+    except NUMERICAL_FAILURES as err:
         value, error = math.nan, f"{type(err).__name__}: {err}".splitlines()[0]
+    except TRANSIENT_FAILURES as err:
+        raise TransientScoreError(f"{name} ran out of memory on a batch of {len(batch.y)} ({type(err).__name__})",
+                                  "nothing was cached: free memory or use a smaller --batch-size, then rerun "
+                                  "(scores already computed are kept)") from err
     seconds = time.perf_counter() - start
     if error:
         log.debug("%s failed: %s", name, error)

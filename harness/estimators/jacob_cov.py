@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Batch, register
+from .base import Batch, UndefinedScore, register
 from .jacobian import corrcoef_rows, input_jacobian
 
 K = 1e-5
@@ -14,7 +14,7 @@ def jacob_cov_score(jacobian: torch.Tensor) -> float:
     """-sum_i (log(v_i + k) + 1 / (v_i + k)) over the eigenvalues v of corr(J)."""
     corr = corrcoef_rows(jacobian)
     if not torch.isfinite(corr).all():
-        raise ValueError("a Jacobian row has zero variance: the correlation is undefined")
+        raise UndefinedScore("a Jacobian row has zero variance: the correlation is undefined")
     v = torch.linalg.eigvalsh(corr)
     return float(-(torch.log(v + K) + 1.0 / (v + K)).sum())
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import Batch, register
+from .base import Batch, UndefinedScore, register
 
 
 @register("zen", needs=("input shape",), reference="Lin et al., ICCV 2021")
@@ -34,4 +34,7 @@ def zen(net: torch.nn.Module, batch: Batch, alpha: float = 0.01, seed: int = 0) 
         for h in handles:
             h.remove()
     bn_term = sum(0.5 * math.log(v) for v in variances if v > 0)
+    if not float(delta) > 0:
+        raise UndefinedScore(f"the output does not respond to the input perturbation (|f(x) - f(x + a e)| = {float(delta)}): "
+                             "log 0 is undefined")
     return float(math.log(float(delta))) + bn_term

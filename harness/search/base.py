@@ -104,6 +104,10 @@ class Tracker:
         own = time.perf_counter() - start
         self.inside_s += own
         wall = result.wall_s if result.wall_s > 0 else own
+        if not math.isfinite(result.simulated_s):  # NaN + anything never reaches a budget
+            raise HarnessError(f"{evaluator.name}: cell {int(index)} has no cost in the benchmark "
+                               f"({result.simulated_s}), so the simulated clock cannot charge it",
+                               "import a source with its training time, or give a cell budget (--budget 1000)")
         if self.budget.seconds is not None:
             spent = self.simulated_s + result.simulated_s if self.budget.clock == "simulated" else self.wall_s + wall
             if spent > self.budget.seconds:

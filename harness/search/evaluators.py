@@ -116,6 +116,9 @@ def _training_cost(bench: NB201, dataset: str, split: str, epochs: int) -> tuple
     try:
         evaluation = bench.query(cells, dataset=dataset, split=split, epochs=epochs, seed="mean", metric="time")
         note += f" + one {split} evaluation"
+        lacking = int((np.isfinite(train) & ~np.isfinite(evaluation)).sum())
+        if lacking:  # counted, never silently 0: the note (and every table's caption) says how many
+            note += f" ({lacking} cells lack the evaluation time: only their training is charged)"
         train = train + np.nan_to_num(evaluation, nan=0.0)
     except HarnessError:
         note += " (no evaluation time in the store)"
