@@ -37,6 +37,11 @@ if ! python -c "import harness, pytest, pytest_benchmark, hypothesis" >/dev/null
   python -m pip install -q -e ".[dev]"
   touch "$VENV/.harness-installed"
 fi
+# The NB201 authors' own package, for the test that our network equals the official TinyNetwork.
+# Its metadata pins an old numpy that no longer builds; the network code needs only torch.
+if ! python -c "import xautodl" >/dev/null 2>&1; then
+  python -m pip install -q --no-deps "xautodl==1.0.0"
+fi
 
 if [ -n "${HARNESS_DATA:-}" ]; then
   echo "== HARNESS_DATA=$HARNESS_DATA" >&2

@@ -270,10 +270,53 @@ def cmd_correlate(args) -> int:
     if trained:
         parts.append(f"{', '.join(trained)} trained on the cifar10-valid train half and measured on its held-out "
                      f"valid half (score: validation accuracy, %; seconds: wall time of training and validation)")
-    context = f"{cells}; " + "; ".join(parts) + f"; init seed {args.init_seed}, device {device}."
+    from .estimators import ESTIMATORS
+
+    versions = ", ".join(f"{s.label} v{ESTIMATORS.get(s.name).meta.get('version', '?')}" for s in specs)
+    context = (f"{cells}; " + "; ".join(parts) + f"; init seed {args.init_seed}, device {device}. Computed by: "
+               f"{versions}; torch {torch.__version__}, {device.type}, float32 (every score in the run store is "
+               "keyed by these: none from other code, devices or versions is read back).")
     table = write_correlation_report(scores, bench, args.dataset, out, n_boot=args.n_boot, context=context)
     print(context + "\n")
     print(to_markdown(table[["estimator", "truth", "n", "n_nan", "kendall", "spearman", "median_seconds"]]))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .estimators import ESTIMATORS
+    from .report.tables import to_markdown
+    from .runstore import RunStore, current_versions
+
+    if args.estimator is not None:
+        ESTIMATORS.get(args.estimator)  # an unknown name: one line with the close matches
+    store = RunStore()
+    if args.runs_command == "clear":
+        if args.estimator is None and not args.stale and not args.all:
+            raise HarnessError("runs clear needs --estimator E, --stale or --all", "say what to delete")
+        removed = store.clear(args.estimator, stale_only=args.stale)
+        print(f"removed {removed} stored scores from {store.path}")
+        return 0
+    frame = store.stale(args.estimator) if args.stale else store.frame(args.estimator)
+    if frame.empty:
+        print(f"no {'stale ' if args.stale else ''}scores in {store.path}")
+        return 0
+    if args.runs_command == "show":
+        if args.index is not None:
+            frame = frame[frame.idx == args.index]
+        columns = [c for c in ("estimator", "variant", "version", "dataset", "idx", "batch_size", "batch_seed",
+                               "init_seed", "augment", "device", "torch", "dtype", "score", "seconds", "error", "schema")
+                   if c in frame]
+        print(to_markdown(frame[columns].head(args.limit), 6))
+        return 0
+    versions = current_versions()
+    frame = frame.assign(version=frame.version.fillna("(schema 1)") if "version" in frame else "(schema 1)",
+                         failed=frame.error.fillna("").ne(""))
+    for column in ("device", "torch", "dtype"):
+        frame[column] = frame[column].fillna("?") if column in frame else "?"
+    groups = (frame.groupby(["estimator", "variant", "version", "dataset", "device", "torch", "dtype"], dropna=False)
+              .agg(scores=("idx", "size"), failed=("failed", "sum")).reset_index())
+    groups["current"] = [versions.get(e) == v for e, v in zip(groups.estimator, groups.version)]
+    print(to_markdown(groups, 0))
     return 0
 
 
@@ -594,6 +637,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_correlate)
+
+    runs = sub.add_parser("runs", help="inspect and prune the run store of scores").add_subparsers(
+        dest="runs_command", required=True, parser_class=_Parser)
+    for name, text in (("list", "scores per estimator, version, device, torch and dtype"),
+                       ("show", "the stored scores themselves"), ("clear", "delete stored scores")):
+        p = runs.add_parser(name, help=text)
+        p.add_argument("--estimator", help="only this estimator's scores")
+        p.add_argument("--stale", action="store_true",
+                       help="only scores no current run reads back (an old estimator version or store schema)")
+        if name == "show":
+            p.add_argument("--index", type=int, help="only this cell")
+            p.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+        if name == "clear":
+            p.add_argument("--all", action="store_true", help="delete every stored score")
+        p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("search", help="run a search strategy with an estimator, many runs")
     p.add_argument("--strategy", required=True, help="random, rea, reinforce, n_sample, ... (nas-harness strategies)")

@@ -12,19 +12,19 @@ import math
 import platform
 import sqlite3
 import time
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .config import harness_home
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
 class ScoreKey:
-    """Everything that determines a training-free score."""
+    """Everything that determines a score, down to the code and the arithmetic that computed it."""
 
     space: str  # e.g. "nb201"
     dataset: str  # the image dataset and class count: cifar10, cifar100, ImageNet16-120
@@ -36,44 +36,101 @@ class ScoreKey:
     init_seed: int  # seed of the network's initialisation
     augment: bool  # crop + flip on the batch
     images: str  # where the images came from (path of the image set)
+    version: str = ""  # the estimator's implementation version (bumped with its definition)
+    device: str = "cpu"  # device type: cpu, cuda, mps
+    torch: str = ""  # torch version
+    dtype: str = "float32"  # dtype of the batch and network
 
 
-_KEY_COLUMNS = [f.name for f in fields(ScoreKey)]
+_KEY_COLUMNS = ["space", "dataset", "idx", "estimator", "variant", "batch_size", "batch_seed", "init_seed", "augment",
+                "images", "version", "device", "torch", "dtype"]
+_WHERE = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
+
+
+def current_versions() -> dict[str, str]:
+    """Estimator name -> the implementation version registered now."""
+    from .estimators import ESTIMATORS
+
+    return {name: str(ESTIMATORS.get(name).meta.get("version", "")) for name in ESTIMATORS.list()}
 
 
 class RunStore:
+    """Scores keyed by :class:`ScoreKey`. A store written by an older harness (schema 1, whose
+    keys had no estimator version, device, torch or dtype) is kept as table ``scores_v1``:
+    never read back as a score, listed and cleared as stale."""
+
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else harness_home() / "runs.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path)
         self.db.execute("PRAGMA journal_mode=WAL")
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(scores)")}
+        if columns and "version" not in columns:  # schema 1: keep its rows aside, never serve them
+            self.db.execute("ALTER TABLE scores RENAME TO scores_v1")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS scores (space TEXT, dataset TEXT, idx INTEGER, estimator TEXT, variant TEXT,"
             " batch_size INTEGER, batch_seed INTEGER, init_seed INTEGER, augment INTEGER, images TEXT,"
-            " score REAL, seconds REAL, error TEXT, device TEXT, torch TEXT, host TEXT, created REAL,"
-            " PRIMARY KEY (space, dataset, idx, estimator, variant, batch_size, batch_seed, init_seed, augment, images))")
+            " version TEXT, device TEXT, torch TEXT, dtype TEXT,"
+            " score REAL, seconds REAL, error TEXT, host TEXT, created REAL,"
+            f" PRIMARY KEY ({', '.join(_KEY_COLUMNS)}))")
         self.db.commit()
 
     def close(self) -> None:
         self.db.close()
 
     def get(self, key: ScoreKey) -> tuple[float, float, str] | None:
-        row = self.db.execute(
-            "SELECT score, seconds, error FROM scores WHERE space=? AND dataset=? AND idx=? AND estimator=? AND"
-            " variant=? AND batch_size=? AND batch_seed=? AND init_seed=? AND augment=? AND images=?",
-            astuple(key)).fetchone()
+        row = self.db.execute(f"SELECT score, seconds, error FROM scores WHERE {_WHERE}", astuple(key)).fetchone()
         if row is None:
             return None
         score, seconds, error = row
         return (math.nan if score is None else score), seconds, error
 
-    def put(self, key: ScoreKey, score: float, seconds: float, error: str, device: str) -> None:
-        import torch
-
-        self.db.execute("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (*astuple(key), None if math.isnan(score) else score, seconds, error, device,
-                         torch.__version__, platform.node(), time.time()))
+    def put(self, key: ScoreKey, score: float, seconds: float, error: str) -> None:
+        self.db.execute(f"INSERT OR REPLACE INTO scores VALUES ({','.join('?' * (len(_KEY_COLUMNS) + 5))})",
+                        (*astuple(key), None if math.isnan(score) else score, seconds, error, platform.node(),
+                         time.time()))
         self.db.commit()
 
-    def frame(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM scores", self.db)
+    def frame(self, estimator: str | None = None) -> pd.DataFrame:
+        """Every current-schema row (one estimator's with ``estimator``)."""
+        if estimator is None:
+            return pd.read_sql_query("SELECT * FROM scores", self.db)
+        return pd.read_sql_query("SELECT * FROM scores WHERE estimator=?", self.db, params=(estimator,))
+
+    def _has_v1(self) -> bool:
+        return self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='scores_v1'").fetchone() \
+            is not None
+
+    def stale(self, estimator: str | None = None) -> pd.DataFrame:
+        """Rows no current run can read back: an estimator version that is not the registered one
+        (or an estimator no longer registered), and every row of an older schema (``schema`` 1)."""
+        frame = self.frame(estimator)
+        versions = current_versions()
+        stale = frame[[versions.get(e) != v for e, v in zip(frame.estimator, frame.version)]].assign(schema=SCHEMA_VERSION)
+        if self._has_v1():
+            old = pd.read_sql_query("SELECT * FROM scores_v1", self.db).assign(schema=1)
+            if estimator is not None:
+                old = old[old.estimator == estimator]
+            stale = pd.concat([stale, old], ignore_index=True)
+        return stale
+
+    def clear(self, estimator: str | None = None, stale_only: bool = False) -> int:
+        """Delete rows (of one estimator, and/or only the stale ones); returns how many."""
+        removed = 0
+        if stale_only:
+            versions = current_versions()
+            for (name, version), in_use in ((k, versions.get(k[0]) == k[1]) for k in self.db.execute(
+                    "SELECT DISTINCT estimator, version FROM scores").fetchall()):
+                if not in_use and estimator in (None, name):
+                    removed += self.db.execute("DELETE FROM scores WHERE estimator=? AND version=?",
+                                               (name, version)).rowcount
+        else:
+            sql, params = ("DELETE FROM scores", ()) if estimator is None else \
+                ("DELETE FROM scores WHERE estimator=?", (estimator,))
+            removed += self.db.execute(sql, params).rowcount
+        if self._has_v1():
+            sql, params = ("DELETE FROM scores_v1", ()) if estimator is None else \
+                ("DELETE FROM scores_v1 WHERE estimator=?", (estimator,))
+            removed += self.db.execute(sql, params).rowcount
+        self.db.commit()
+        return removed

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import HarnessError
-from ..estimators.base import TRANSIENT_FAILURES, TransientScoreError
+from ..estimators.base import ESTIMATORS, TRANSIENT_FAILURES, TransientScoreError
 from ..metrics import rank_agreement
 from ..runstore import RunStore, ScoreKey
 from .config import BPEConfig
@@ -69,10 +69,11 @@ def train_sheet_cells(config: BPEConfig, *, cells: int | None = None, cell_seed:
     store = store or RunStore()
     truth = _select(load_ground_truth(path), cells, cell_seed)
     data = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device)
+    version = str(ESTIMATORS.get("bpe").meta.get("version", ""))
     rows = []
     for r in tqdm(list(truth.itertuples()), desc=f"BPE {config.label}", unit="cell", disable=len(truth) < 3):
         key = ScoreKey(SPACE, "cifar10", int(r.arch_index), "bpe", config.label, config.batch_size, 0, init_seed,
-                       True, data.note)
+                       True, data.note, version, device.type, torch.__version__, "float32")
         cached = store.get(key)
         if cached is None:
             start = time.perf_counter()
@@ -87,7 +88,7 @@ def train_sheet_cells(config: BPEConfig, *, cells: int | None = None, cell_seed:
             if not math.isfinite(score) and not error:
                 error = f"non-finite accuracy ({score})"
             seconds = time.perf_counter() - start
-            store.put(key, score, seconds, error, str(device))
+            store.put(key, score, seconds, error)
         else:
             score, seconds, error = cached
         rows.append({"arch_id": r.arch_id, "arch_index": int(r.arch_index), "truth": float(r.accuracy),

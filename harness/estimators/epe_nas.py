@@ -37,7 +37,7 @@ def epe_score(jacobian: torch.Tensor, labels: torch.Tensor, num_classes: int) ->
     return float((scores[:, None] - scores[None, :]).abs().sum() / len(scores))
 
 
-@register("epe_nas", needs=("images", "labels", "input gradients"), variants=("paper", "official10"),
+@register("epe_nas", version="1", needs=("images", "labels", "input gradients"), variants=("paper", "official10"),
           default_variant="paper", function_only=True, reference="Lopes et al., ICANN 2021 (arXiv 2102.08099)")
 def epe_nas(net: torch.nn.Module, batch: Batch, variant: str = "paper") -> float:
     """EPE-NAS: per-class correlation of input Jacobians (BatchNorm in train mode).

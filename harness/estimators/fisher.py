@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from .base import Batch, register
 
 
-@register("fisher", needs=("images", "labels", "activation gradients"), reference="Turner et al., ICLR 2020")
+@register("fisher", version="1", needs=("images", "labels", "activation gradients"), reference="Turner et al., ICLR 2020")
 def fisher(net: torch.nn.Module, batch: Batch) -> float:
     """Sum over Conv2d outputs and channels of 0.5 * mean over images of (sum_hw a * dL/da)^2."""
     net.train()

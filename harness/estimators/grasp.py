@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from .base import Batch, register, weight_layers
 
 
-@register("grasp", needs=("images", "labels", "Hessian-gradient product"), reference="Wang et al., ICLR 2020")
+@register("grasp", version="1", needs=("images", "labels", "Hessian-gradient product"), reference="Wang et al., ICLR 2020")
 def grasp(net: torch.nn.Module, batch: Batch) -> float:
     """-sum w * (H g) over Conv2d/Linear weights, with g the loss gradient and H the Hessian."""
     net.train()

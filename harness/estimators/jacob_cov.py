@@ -19,7 +19,7 @@ def jacob_cov_score(jacobian: torch.Tensor) -> float:
     return float(-(torch.log(v + K) + 1.0 / (v + K)).sum())
 
 
-@register("jacob_cov", needs=("images", "input gradients"), function_only=True, reference="Abdelfattah et al., ICLR 2021")
+@register("jacob_cov", version="1", needs=("images", "input gradients"), function_only=True, reference="Abdelfattah et al., ICLR 2021")
 def jacob_cov(net: torch.nn.Module, batch: Batch) -> float:
     """Correlation of input Jacobians across the batch (BatchNorm in train mode)."""
     net.train()

@@ -21,7 +21,7 @@ def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
     return 2 * gram - rows[:, None] - rows[None, :] + c.shape[1]
 
 
-@register("naswot", needs=("images",), variants=("hamming", "v1"), default_variant="hamming",
+@register("naswot", version="1", needs=("images",), variants=("hamming", "v1"), default_variant="hamming",
           reference="Mellor et al., ICML 2021")
 def naswot(net: torch.nn.Module, batch: Batch, variant: str = "hamming") -> float:
     """The Hamming-kernel log-determinant of the binary ReLU codes (ICML 2021).

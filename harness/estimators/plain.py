@@ -8,7 +8,7 @@ from .base import Batch, register, weight_layers
 from .gradients import loss_gradients
 
 
-@register("plain", needs=("images", "labels", "weight gradients"), reference="Mozer & Smolensky 1989; NASLib")
+@register("plain", version="1", needs=("images", "labels", "weight gradients"), reference="Mozer & Smolensky 1989; NASLib")
 def plain(net: torch.nn.Module, batch: Batch) -> float:
     """sum w * dL/dw over Conv2d/Linear weights (signed)."""
     grads = loss_gradients(net, batch)

@@ -82,7 +82,12 @@ class CellScorer:
 
     def key(self, index: int) -> ScoreKey:
         return ScoreKey(self.space, self.dataset, int(index), self.spec.name, self.spec.variant, self.batch_size,
-                        self.batch_seed, self.init_seed, self.augment, self.images)
+                        self.batch_seed, self.init_seed, self.augment, self.images, self.version, self.device.type,
+                        torch.__version__, str(self.batch.x.dtype).removeprefix("torch."))
+
+    @property
+    def version(self) -> str:
+        return str(ESTIMATORS.get(self.spec.name).meta.get("version", ""))
 
     def score(self, index: int) -> tuple[float, float, str, bool]:
         key = self.key(index)
@@ -93,7 +98,7 @@ class CellScorer:
         net = build_network(self.arch_of(int(index)), self.dataset).to(self.device)
         options = {"variant": self.spec.variant} if self.spec.variant else {}
         result = score(self.spec.name, net, self.batch, **options)
-        self.store.put(key, result.score, result.seconds, result.error, str(self.device))
+        self.store.put(key, result.score, result.seconds, result.error)
         return float(result.score), float(result.seconds), result.error or "", False
 
 

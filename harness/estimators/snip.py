@@ -8,7 +8,7 @@ from .base import Batch, register, weight_layers
 from .gradients import loss_gradients
 
 
-@register("snip", needs=("images", "labels", "weight gradients"), reference="Lee et al., ICLR 2019")
+@register("snip", version="1", needs=("images", "labels", "weight gradients"), reference="Lee et al., ICLR 2019")
 def snip(net: torch.nn.Module, batch: Batch) -> float:
     """Connection sensitivity: sum |w * dL/dw| over Conv2d/Linear weights."""
     grads = loss_gradients(net, batch)

@@ -9,7 +9,7 @@ import torch
 from .base import Batch, register, weight_layers
 
 
-@register("synflow", needs=("input shape",), reference="Tanaka et al., NeurIPS 2020")
+@register("synflow", version="1", needs=("input shape",), reference="Tanaka et al., NeurIPS 2020")
 def synflow(net: torch.nn.Module, batch: Batch) -> float:
     """Synaptic flow: on a copy in float64 with BatchNorm removed and every parameter replaced by
     its absolute value, R = sum(net(ones)); the score is sum |w * dR/dw| over Conv2d/Linear

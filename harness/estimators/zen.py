@@ -9,7 +9,7 @@ import torch
 from .base import Batch, UndefinedScore, register
 
 
-@register("zen", needs=("input shape",), reference="Lin et al., ICCV 2021")
+@register("zen", version="1", needs=("input shape",), reference="Lin et al., ICCV 2021")
 def zen(net: torch.nn.Module, batch: Batch, alpha: float = 0.01, seed: int = 0) -> float:
     """Zen-score: log E||f(x) - f(x + alpha * eps)||_F + sum over BatchNorm layers of
     log sqrt(mean over channels of the batch variance), with x, eps ~ N(0, 1) Gaussian inputs

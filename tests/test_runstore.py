@@ -1,0 +1,88 @@
+"""The run store: keyed by the code, device, torch and dtype that computed a score; inspected and
+pruned by ``nas-harness runs``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sqlite3
+
+import pytest
+import torch
+
+from harness.cli import main
+from harness.estimators import ESTIMATORS
+from harness.estimators.run import CellScorer, EstimatorSpec, make_batch
+from harness.runstore import RunStore, ScoreKey
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+@pytest.fixture(scope="module")
+def batch(harness_data):
+    return make_batch("cifar10", 8, batch_seed=0, augment=False, device=torch.device("cpu"))
+
+
+def _scorer(store, batch, name="params"):
+    b, source = batch
+    return CellScorer(lambda i: ARCH, "cifar10", EstimatorSpec.parse(name), batch=b, images=source, batch_size=8,
+                      batch_seed=0, store=store, device=torch.device("cpu"))
+
+
+def test_the_key_holds_version_device_torch_and_dtype(tmp_path, batch):
+    store = RunStore(tmp_path / "runs.sqlite")
+    scorer = _scorer(store, batch)
+    key = scorer.key(3)
+    assert (key.version, key.device, key.torch, key.dtype) == ("1", "cpu", torch.__version__, "float32")
+    value, _, _, cached = scorer.score(3)
+    assert not cached and scorer.score(3)[3]
+    for change in ({"version": "2"}, {"device": "cuda"}, {"torch": "1.13.1"}, {"dtype": "float16"}):
+        assert store.get(dataclasses.replace(key, **change)) is None, change  # never served to other code/devices
+    assert store.get(key)[0] == value
+
+
+def test_a_new_estimator_version_recomputes_and_the_old_scores_are_stale(tmp_path, batch, monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    store = RunStore()
+    _scorer(store, batch).score(3)
+    _scorer(store, batch, "l2_norm").score(3)
+    monkeypatch.setitem(ESTIMATORS.get("params").meta, "version", "2")  # its definition changed
+    assert not _scorer(store, batch).score(3)[3]  # computed again, not read back
+    stale = store.stale()
+    assert stale[["estimator", "version"]].values.tolist() == [["params", "1"]]
+    assert main(["runs", "list", "--stale"]) == 0
+    assert "params" in capsys.readouterr().out
+    assert main(["runs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "| params |  | 1 |" in out and "| params |  | 2 |" in out and "l2_norm" in out
+    assert main(["runs", "show", "--estimator", "params", "--index", "3"]) == 0
+    assert "float32" in capsys.readouterr().out
+    assert main(["runs", "clear", "--stale"]) == 0 and "removed 1 stored scores" in capsys.readouterr().out
+    assert store.stale().empty and len(store.frame()) == 2
+    assert main(["runs", "clear", "--estimator", "l2_norm"]) == 0
+    assert store.frame().estimator.tolist() == ["params"]
+    assert main(["runs", "clear"]) == 2 and "needs --estimator E, --stale or --all" in capsys.readouterr().err
+    assert main(["runs", "list", "--estimator", "nope"]) == 2
+
+
+def test_a_store_of_the_older_schema_is_never_read_back(tmp_path):
+    """Schema 1 keyed scores without version, device, torch or dtype: kept aside as stale."""
+    path = tmp_path / "runs.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE scores (space TEXT, dataset TEXT, idx INTEGER, estimator TEXT, variant TEXT,"
+               " batch_size INTEGER, batch_seed INTEGER, init_seed INTEGER, augment INTEGER, images TEXT,"
+               " score REAL, seconds REAL, error TEXT, device TEXT, torch TEXT, host TEXT, created REAL,"
+               " PRIMARY KEY (space, dataset, idx, estimator, variant, batch_size, batch_seed, init_seed, augment,"
+               " images))")
+    db.execute("INSERT INTO scores VALUES ('nb201','cifar10',3,'zen','',8,0,0,0,'x',-1.5,0.1,'','cpu','2.1',"
+               "'host',0)")
+    db.commit()
+    db.close()
+    store = RunStore(path)
+    key = ScoreKey("nb201", "cifar10", 3, "zen", "", 8, 0, 0, False, "x", "1", "cpu", torch.__version__, "float32")
+    assert store.get(key) is None and store.frame().empty
+    stale = store.stale()
+    assert len(stale) == 1 and stale.schema.iloc[0] == 1 and stale.score.iloc[0] == -1.5
+    assert store.clear(stale_only=True) == 1 and store.stale().empty
+    store.put(key, math.nan, 0.2, "UndefinedScore: log 0")
+    assert store.get(key)[2] == "UndefinedScore: log 0" and math.isnan(store.get(key)[0])
