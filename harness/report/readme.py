@@ -33,7 +33,39 @@ def _search(results: Path) -> str:
     return to_markdown(table[[c for c in _SEARCH_COLUMNS if c in table.columns]], 1)
 
 
-BLOCKS = {"SEARCH_TABLE": _search}
+_LABELS = {"cifar10": ("C10", "CIFAR-10"), "cifar100": ("C100", "CIFAR-100"), "ImageNet16-120": ("IN16", "ImageNet16-120")}
+
+
+def _read(results: Path, relative: str) -> pd.DataFrame:
+    path = results / relative
+    if not path.is_file():
+        raise HarnessError(f"{path} not found", "run ./reproduce.sh with the data (nas-harness data check)")
+    return pd.read_csv(path)
+
+
+def _optimum(results: Path) -> str:
+    table = _read(results, "nb201/nb201_optimum.csv")
+    ours, published = {"": "ours (best index)"}, {"": "published (Dong & Yang 2020)"}
+    for row in table.itertuples():
+        column = f"{_LABELS[row.dataset][0]} {'val' if row.selected_by == 'valid' else 'test'}"
+        value = row.valid_acc if row.selected_by == "valid" else row.test_acc
+        ours[column] = f"{value:.4f} ({row.index})"
+        published[column] = f"{row.published:.2f}"
+    return to_markdown(pd.DataFrame([ours, published]))
+
+
+def _fidelity(results: Path) -> str:
+    table = _read(results, "nb201/nb201_fidelity.csv")
+    rows = []
+    for row in table.itertuples():
+        split = f"{row.role} ({row.benchmark_dataset} {row.split})" if row.dataset == "cifar10" else row.split
+        rows.append({"dataset": _LABELS[row.dataset][1], "split": split, "cells": row.n,
+                     "Kendall tau-b": f"{row.kendall:.3f} [{row.kendall_lo:.3f}, {row.kendall_hi:.3f}]",
+                     "Spearman": f"{row.spearman:.3f} [{row.spearman_lo:.3f}, {row.spearman_hi:.3f}]"})
+    return to_markdown(pd.DataFrame(rows))
+
+
+BLOCKS = {"NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search}
 
 
 def _pattern(name: str) -> re.Pattern:
