@@ -39,7 +39,7 @@ def _net(arch=BEST, seed=0, dataset="cifar10"):
 def test_registry_lists_every_estimator():
     assert ESTIMATORS.list() == sorted(ALL + ["bpe"])  # bpe (budgeted training) is tested in test_bpe.py
     assert ESTIMATORS.list("syn*") == ["synflow"]
-    assert ESTIMATORS.get("epe_nas").meta["variants"] == ("paper", "official10")
+    assert ESTIMATORS.get("epe_nas").meta["variants"] == ("paper", "official", "official10")
 
 
 @pytest.mark.parametrize("name", ALL)
