@@ -59,7 +59,7 @@ case "$job" in
     # Offer the public data when it is missing (interactive shells only; offline the job goes on).
     if ! nas-harness data check nb201-tables bpe-sheet -q 2>/dev/null; then
       if [ -t 0 ] && [ -z "${CI:-}" ]; then
-        read -r -t 60 -p "== NB201's public tables and the BPE sheet are missing. Download them now (about 6 MB: nas-harness data fetch nb201-compact bpe)? [y/N] " answer || answer=n
+        read -r -t 60 -p "== NB201's public tables and the BPE sheet are missing. Download them now (about 7.5 MB: nas-harness data fetch nb201-compact bpe)? [y/N] " answer || answer=n
         if [ "${answer:-n}" = y ] || [ "${answer:-n}" = Y ]; then
           nas-harness data fetch nb201-compact bpe || echo "== download failed: going on with what is here" >&2
         fi
