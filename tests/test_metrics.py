@@ -66,3 +66,20 @@ def test_top_k_overlap():
     assert top_k_overlap(score, truth, 0.2) == 0.5
     with pytest.raises(ValueError):
         top_k_overlap(score, truth, 11)
+
+
+def test_failed_scores_dropped_or_ranked_last():
+    """Correlation tables give both: failures dropped, and failures ranked last (tied at the bottom)."""
+    from harness.report.correlation import ranked_last
+
+    score = np.array([3.0, np.nan, 1.0, -np.inf, 2.0, np.inf])
+    last = ranked_last(score)
+    assert last[[0, 2, 4]].tolist() == [3.0, 1.0, 2.0]
+    assert (last[[1, 3, 5]] == last[1]).all() and last[1] < 1.0
+    truth = np.array([30.0, 5.0, 10.0, 6.0, 20.0, 7.0])
+    dropped = rank_agreement(score, truth, n_boot=0)
+    kept = rank_agreement(last, truth, n_boot=0)
+    assert dropped.n == 3 and dropped.spearman == pytest.approx(1.0)
+    assert kept.n == 6 and kept.spearman == pytest.approx(stats.spearmanr(last, truth).statistic)
+    assert kept.spearman < 1.0  # the failed cells tie, the truth orders them
+    assert np.isnan(ranked_last(np.array([np.nan, np.inf]))).all()

@@ -40,6 +40,17 @@ def size_reference(bench: NB201, dataset: str) -> dict[str, tuple[str, np.ndarra
     return {"params": (f"{ds} parameter count (MB, seed mean), a size reference, not an accuracy", values)}
 
 
+def ranked_last(score: np.ndarray) -> np.ndarray:
+    """The scores with every failed one (NaN, +-inf) tied below the lowest finite score: how the
+    official searches treat a failed cell (``nanargmax`` never picks it)."""
+    score = np.asarray(score, dtype=np.float64)
+    finite = np.isfinite(score)
+    if not finite.any():
+        return np.full_like(score, np.nan)
+    low = float(score[finite].min())
+    return np.where(finite, score, low - max(1.0, abs(low)))
+
+
 def correlation_table(scores: pd.DataFrame, bench: NB201, dataset: str, n_boot: int = 1000,
                       seed: int = 0) -> pd.DataFrame:
     rows = []
@@ -49,11 +60,14 @@ def correlation_table(scores: pd.DataFrame, bench: NB201, dataset: str, n_boot: 
         failed = group[group.error != ""]
         for label, (description, values) in truths.items():
             r = rank_agreement(group.score.to_numpy(), values[idx], n_boot=n_boot, seed=seed)
+            last = rank_agreement(ranked_last(group.score.to_numpy()), values[idx], n_boot=0)
             rows.append({"estimator": estimator, "truth": label, "truth_column": description, "cells": len(group),
                          "n": r.n, "n_nan": r.n_nan, "failed": len(failed),
                          "failure_example": failed.error.iloc[0] if len(failed) else "",
                          "kendall": r.kendall, "kendall_lo": r.kendall_ci[0], "kendall_hi": r.kendall_ci[1],
                          "spearman": r.spearman, "spearman_lo": r.spearman_ci[0], "spearman_hi": r.spearman_ci[1],
+                         "kendall_ranked_last": last.kendall, "spearman_ranked_last": last.spearman,
+                         "n_ranked_last": last.n,
                          "top10_overlap": r.top10_overlap, "median_seconds": float(group.seconds.median()),
                          "note": r.reason})
     return pd.DataFrame(rows)
@@ -114,8 +128,11 @@ def write_correlation_report(scores: pd.DataFrame, bench: NB201, dataset: str, o
     table = correlation_table(scores, bench, dataset, n_boot, seed)
     write_table(table.drop(columns=["truth_column"]), out, "correlation",
                 f"Rank correlation of estimator scores with NB201 accuracy ({dataset})",
-                context + f"\n\nSigned values; 95 % bootstrap CIs ({n_boot} resamples, seed {seed}). `n_nan`: cells whose "
-                "score failed (NaN/inf/exception), excluded and counted; `failed` gives how many, with an example. "
+                context + f"\n\nSigned values; 95 % bootstrap CIs ({n_boot} resamples, seed {seed}). Failures two ways: "
+                "`kendall`/`spearman` (failures: dropped): `n_nan` cells whose score failed (NaN/inf/exception) are "
+                "excluded and counted, `failed` gives how many, with an example; `*_ranked_last` (failures: ranked "
+                "last): the failed cells kept, tied below every finite score, as the official searches' nanargmax "
+                "treats them, over `n_ranked_last` cells. "
                 "Truth `params`: the cell's parameter count, not an accuracy: a score that only tracks the "
                 "network's size correlates with it as strongly as with the accuracy.")
     scatter_plots(scores, bench, dataset, table, out)
