@@ -39,16 +39,9 @@ from harness.estimators.run import make_batch
 from harness.models.nb201 import NB201Network
 from harness.spaces.nb201 import OPS, arch_to_str, live_edges, parse_arch
 
-from .conftest import IN_CI, require_data
+from .conftest import official_network_classes, require_data
 
-try:
-    from xautodl.models.cell_infers.tiny_network import TinyNetwork
-    from xautodl.models.cell_searchs.genotypes import Structure
-except ImportError:  # installed by ./reproduce.sh (pip install --no-deps xautodl==1.0.0)
-    if IN_CI:
-        raise
-    pytest.skip("needs xautodl: pip install --no-deps xautodl==1.0.0 (./reproduce.sh test installs it)",
-                allow_module_level=True)
+TinyNetwork, Structure = official_network_classes()
 
 K = 1e-5  # EPE-NAS's and jacob_cov's k
 BATCH_SIZE, BATCH_SEED = 16, 1  # seed 1: single-image and multi-image classes, in the miniature and the full data

@@ -18,16 +18,9 @@ from harness.estimators.run import make_batch
 from harness.models.nb201 import NB201Network
 from harness.spaces.nb201 import OPS, arch_to_str, parse_arch
 
-from .conftest import IN_CI
+from .conftest import official_network_classes
 
-try:
-    from xautodl.models.cell_infers.tiny_network import TinyNetwork
-    from xautodl.models.cell_searchs.genotypes import Structure
-except ImportError:  # installed by ./reproduce.sh (pip install --no-deps xautodl==1.0.0)
-    if IN_CI:
-        raise
-    pytest.skip("needs xautodl: pip install --no-deps xautodl==1.0.0 (./reproduce.sh test installs it)",
-                allow_module_level=True)
+TinyNetwork, Structure = official_network_classes()
 
 UNIFORM = [arch_to_str([k] * 6) for k in range(len(OPS))]  # every op on every edge
 NAMED = [0, 11, 284, 6111, 9930]
