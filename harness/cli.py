@@ -497,6 +497,60 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_n_sample(args) -> int:
+    import torch
+
+    from .estimators.base import ESTIMATORS
+    from .estimators.run import EstimatorSpec, default_device
+    from .report.search import write_study_report
+    from .report.tables import to_markdown
+    from .search import Budget
+    from .search.n_sample_study import PROTOCOLS, BatchProtocol, run_study
+    from .search.runner import runs_frame
+
+    spec = EstimatorSpec.parse(args.estimator)
+    if args.protocol == "paper":
+        if spec.name not in PROTOCOLS:
+            raise HarnessError(f"no paper protocol is known for {spec.name}",
+                               f"pass --protocol per-cell, per-run or shared (known: {', '.join(PROTOCOLS)})")
+        base = PROTOCOLS[spec.name]
+    else:
+        base = BatchProtocol(args.protocol)
+    protocol = BatchProtocol(base.kind, args.batch_size or base.batch_size,
+                             base.augment if args.augment is None else args.augment, args.batch_seed, args.init_seed)
+    ns = _int_list(args.ns, "--ns")
+    device = torch.device(args.device) if args.device else default_device()
+    bench = _open_nb201(args)
+    out = _out_dir(args.out)
+    result = run_study(bench, args.dataset, spec, ns, args.draws, args.seed, protocol, max_runs=args.max_runs,
+                       device=device)
+    frames = {n: runs_frame(runs, bench, args.dataset, Budget(cells=n)) for n, runs in result.runs.items()}
+    version = ESTIMATORS.get(spec.name).meta.get("version", "")
+    context = (f"{spec.label} (version {version}) N-sample search on {args.dataset}: one stream of {args.draws} "
+               f"i.i.d. uniform draws (seed {args.seed}); run r of size N is draws [rN, (r+1)N), so each N has "
+               f"{', '.join(f'N={n}: {len(r)} runs' for n, r in sorted(result.runs.items()))}. Batch protocol "
+               f"{protocol.describe()} (batch seed {protocol.batch_seed}, init seed {protocol.init_seed} as roots); "
+               f"network with {args.dataset}'s class count, default init; device {device.type}, torch "
+               f"{torch.__version__}, float32. {result.computed} of {result.scored} scored draws computed in this "
+               "call, the rest read from the run store. `wall_s`: scoring seconds per run on this machine.")
+    table = write_study_report(frames, spec.label, args.dataset, out, context)
+    print(context + "\n")
+    cols = [c for c in ("N", "metric", "runs", "mean", "std", "published_mean", "delta", "within_2se",
+                        "frac_subsets_reaching", "comparable") if c in table]
+    print(to_markdown(table[table.metric.isin(["C10 val", "C10 test"])][cols], 3))
+    return 0
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise HarnessError(f"{flag} {text!r} is not a comma list of integers", f"write e.g. {flag} 10,100,1000") from None
+    if not values or min(values) < 1:
+        raise HarnessError(f"{flag} {text!r} needs positive integers", f"write e.g. {flag} 10,100,1000")
+    return values
+
+
 # -- reports --------------------------------------------------------------------------------
 def cmd_report_nb201(args) -> int:
     from .report.nb201_truth import write_ground_truth_report
@@ -549,7 +603,8 @@ def cmd_report_search(args) -> int:
     write_table(table, out, "search_table", "NB201 search: ours (mean±std over runs) beside the published numbers",
                 f"{args.note + ' ' if args.note else ''}"
                 "Accuracies of the chosen cell, 200 epochs, seed mean. Published (Δ = ours − published); `*`: the "
-                f"difference exceeds two standard errors. {wall_note}. Each row's folder holds "
+                "difference exceeds two standard errors; `n/c`: not comparable, the published search scored other "
+                f"images than ours (EPE-NAS searched C100 and IN16 on those datasets' images). {wall_note}. Each row's folder holds "
                 "its runs, summary and trajectory.", digits=1)
     if timings:
         write_timing(pd.DataFrame(timings), out, "NB201 search: wall seconds per run (mean) of the tabular searches")
@@ -670,6 +725,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("n-sample", help="N-sample training-free search for several N under a paper's batch "
+                                        "protocol (fresh batches; resumable)")
+    p.add_argument("--estimator", required=True, help="training-free name[:variant], e.g. epe_nas or naswot")
+    p.add_argument("--dataset", default="cifar10", help="images and class count of the search (default cifar10)")
+    p.add_argument("--ns", default="10,100,500,1000", help="comma list of N (default 10,100,500,1000)")
+    p.add_argument("--draws", type=int, required=True,
+                   help="length of the stream of drawn cells: D // N runs of each N (10000: 10 runs of N=1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stream of cells (default 0)")
+    p.add_argument("--protocol", default="paper", choices=("paper", "per-cell", "per-run", "shared"),
+                   help="which batch each draw sees; paper: the estimator's official one (epe_nas: per-cell, 256 "
+                        "images, crop+flip; naswot: per-run, 128 images, no augmentation)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default: the protocol's)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="crop + flip the batch (default: the protocol's)")
+    p.add_argument("--batch-seed", type=int, default=0, help="root of the derived batch seeds (default 0)")
+    p.add_argument("--init-seed", type=int, default=0, help="root of the derived init seeds (default 0)")
+    p.add_argument("--max-runs", type=int, help="at most this many runs of each N")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_n_sample)
 
     p = sub.add_parser("strategies", help="list the registered search strategies")
     p.add_argument("pattern", nargs="?", default="*")

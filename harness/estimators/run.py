@@ -68,13 +68,17 @@ class CellScorer:
     """Scores cells with one estimator on one batch; every score goes through the run store.
 
     ``arch_of(index) -> arch string``. :meth:`score` returns (score, seconds, error, cached):
-    a cached score is read back with the seconds it took when it was computed.
+    a cached score is read back with the seconds it took when it was computed. ``batch`` may be
+    a zero-argument callable that builds the batch, called only when a score is not cached
+    (``dtype`` then names the batch's dtype for the run-store key).
     """
 
-    def __init__(self, arch_of, dataset: str, spec: EstimatorSpec, *, batch: Batch, images: str,
+    def __init__(self, arch_of, dataset: str, spec: EstimatorSpec, *, batch, images: str,
                  batch_size: int, batch_seed: int, init_seed: int = 0, augment: bool = False,
-                 device: torch.device | None = None, store: RunStore | None = None, space: str = "nb201"):
-        self.arch_of, self.dataset, self.spec, self.batch, self.images = arch_of, dataset, spec, batch, images
+                 device: torch.device | None = None, store: RunStore | None = None, space: str = "nb201",
+                 dtype: str = "float32"):
+        self.arch_of, self.dataset, self.spec, self._batch, self.images = arch_of, dataset, spec, batch, images
+        self.dtype = str(batch.x.dtype).removeprefix("torch.") if isinstance(batch, Batch) else dtype
         self.batch_size, self.batch_seed, self.init_seed, self.augment = batch_size, batch_seed, init_seed, augment
         self.device = device or default_device()
         self.store = store or RunStore()
@@ -83,7 +87,13 @@ class CellScorer:
     def key(self, index: int) -> ScoreKey:
         return ScoreKey(self.space, self.dataset, int(index), self.spec.name, self.spec.variant, self.batch_size,
                         self.batch_seed, self.init_seed, self.augment, self.images, self.version, self.device.type,
-                        torch.__version__, str(self.batch.x.dtype).removeprefix("torch."))
+                        torch.__version__, self.dtype)
+
+    @property
+    def batch(self) -> Batch:
+        if not isinstance(self._batch, Batch):
+            self._batch = self._batch()
+        return self._batch
 
     @property
     def version(self) -> str:

@@ -32,16 +32,25 @@ def _published_rows(strategy: str, estimator: str, cells: int | None, dataset: s
     """Published rows for the same strategy, estimator and search dataset (and, for a tabular
     estimator, the same budget: a search with another budget is another experiment)."""
     table = baselines.load("nb201_search")
-    table = table[table.search_dataset == dataset]
     if estimator.startswith("tabular:"):
+        table = table[table.search_dataset == dataset]
         est = estimator.rsplit(":", 1)[0] if estimator.count(":") == 2 else estimator
         rows = table[(table.strategy == strategy) & (table.estimator == est)]
         return rows if budget is None else rows[rows.budget == budget]
+    # training-free: every published column, each marked comparable or not (``images_match``)
     name = PUBLISHED_NAME.get(estimator, estimator)
     rows = table[(table.strategy == strategy) & (table.estimator == name)]
     if cells is not None:
         rows = rows[pd.to_numeric(rows.n, errors="coerce") == cells]
     return rows
+
+
+def images_match(published_search: str, dataset: str) -> bool:
+    """Whether a published search scored the same images as a search on ``dataset`` (the
+    ``cifar10-valid`` training half is part of CIFAR-10's training set). A published column
+    searched on other images (EPE-NAS's C100 and IN16) is not comparable to ours."""
+    family = {"cifar10": {"cifar10", "cifar10-valid"}, "cifar10-valid": {"cifar10", "cifar10-valid"}}
+    return published_search in family.get(dataset, {dataset})
 
 
 def summary_table(runs: pd.DataFrame, cells_budget: int | None = None) -> pd.DataFrame:
@@ -69,9 +78,12 @@ def summary_table(runs: pd.DataFrame, cells_budget: int | None = None) -> pd.Dat
             p = pub.iloc[0]
             se = math.sqrt(std ** 2 / max(finite.size, 1) + float(p["std"]) ** 2 / float(p.runs))
             delta = mean - float(p["mean"])
+            comparable = images_match(str(p.search_dataset), runs.dataset.iloc[0])
             row.update({"published_mean": float(p["mean"]), "published_std": float(p["std"]),
                         "published_runs": int(p.runs), "published_time_s": float(p.time_s), "delta": delta,
-                        "within_2se": bool(abs(delta) <= 2 * se) if se > 0 else bool(delta == 0)})
+                        "within_2se": (bool(abs(delta) <= 2 * se) if se > 0 else bool(delta == 0))
+                        if comparable else math.nan,
+                        "published_search": str(p.search_dataset), "comparable": comparable})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -130,6 +142,11 @@ def combined_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for summary in summaries:
         head = summary.iloc[0]
+        if "published_search" not in summary and not str(head.estimator).startswith("tabular"):
+            # a summary written before the column existed: the search datasets from the baselines
+            cells = pd.to_numeric(str(head.budget).split(" ")[0], errors="coerce") if "cells" in str(head.budget) else None
+            pub = _published_rows(head.strategy, head.estimator, None if pd.isna(cells) else int(cells), head.dataset)
+            summary = summary.assign(published_search=summary.metric.map(dict(zip(pub.label, pub.search_dataset))))
         wall = head.get("wall_s", math.nan)
         row = {"strategy": head.strategy, "options": head.get("options", ""), "estimator": head.estimator,
                "budget": head.budget, "runs": int(head.runs), "simulated_s": f"{head.simulated_s:.0f}",
@@ -139,9 +156,13 @@ def combined_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
                 continue
             row[r.metric] = f"{r['mean']:.2f}±{r['std']:.2f}"
             if "published_mean" in summary and pd.notna(r.get("published_mean")):
-                flag = "" if r.within_2se else " *"
-                row[f"{r.metric} published (Δ)"] = (f"{r.published_mean:.2f}±{r.published_std:.2f} "
-                                                    f"({r.delta:+.2f}{flag})")
+                published = f"{r.published_mean:.2f}±{r.published_std:.2f}"
+                search = r.get("published_search")
+                if isinstance(search, str) and not images_match(search, head.dataset):
+                    row[f"{r.metric} published (Δ)"] = f"{published} (n/c: searched on {search})"
+                    continue
+                flag = "" if r.within_2se in (True, "True") else " *"
+                row[f"{r.metric} published (Δ)"] = f"{published} ({r.delta:+.2f}{flag})"
         rows.append(row)
     table = pd.DataFrame(rows)
     order = ["strategy", "options", "estimator", "budget", "runs", "simulated_s"]
@@ -150,3 +171,87 @@ def combined_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
     for label in SPLITS:
         order += [c for c in (label, f"{label} published (Δ)") if c in table]
     return table[order]
+
+
+FEW_RUNS = 10  # a published mean over at most this many runs gets the fraction of subsets reaching it
+
+
+def study_table(runs_frames: dict[int, pd.DataFrame], estimator: str, dataset: str) -> pd.DataFrame:
+    """One row per (N, metric): ours (runs, mean, std) beside the published mean, and the fraction
+    of our k-run subsets (k = the published run count, 3 for EPE-NAS) whose mean reaches it: how
+    typical the published figure is of the protocol. ``comparable``: False where the published
+    search scored other images than ours (EPE-NAS searched C100 and IN16 on those datasets)."""
+    from ..search.n_sample_study import fraction_reaching
+
+    published = _published_rows("n_sample", estimator, None, dataset)
+    rows = []
+    for n, frame in sorted(runs_frames.items()):
+        for label in [c for c in frame.columns if c in SPLITS]:
+            values = frame[label].to_numpy(dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            row = {"N": n, "metric": label, "runs": int(finite.size),
+                   "mean": float(finite.mean()) if finite.size else math.nan,
+                   "std": float(finite.std(ddof=0)) if finite.size else math.nan}
+            pub = published[(pd.to_numeric(published.n, errors="coerce") == n) & (published.label == label)]
+            if len(pub):
+                p = pub.iloc[0]
+                comparable = images_match(str(p.search_dataset), dataset)
+                k = int(p.runs)
+                if not comparable:
+                    fraction, how = math.nan, "not comparable"
+                elif k > FEW_RUNS:
+                    fraction, how = math.nan, f"published over {k} runs: see within_2se"
+                else:
+                    fraction, how = fraction_reaching(finite, float(p["mean"]), k)
+                se = math.sqrt(row["std"] ** 2 / max(finite.size, 1) + float(p["std"]) ** 2 / k)
+                delta = row["mean"] - float(p["mean"])
+                row.update({"published_mean": float(p["mean"]), "published_std": float(p["std"]),
+                            "published_runs": k, "delta": delta,
+                            "within_2se": bool(abs(delta) <= 2 * se) if comparable else math.nan,
+                            "frac_subsets_reaching": fraction, "subsets": how,
+                            "published_search": str(p.search_dataset), "comparable": comparable})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def study_plot(runs_frames: dict[int, pd.DataFrame], table: pd.DataFrame, label: str, title: str, out: Path,
+               name: str) -> None:
+    """Our runs' ``label`` accuracy per N (box plot) with the published mean as a red mark."""
+    ns = sorted(n for n, f in runs_frames.items() if np.isfinite(f[label]).any())
+    if not ns:
+        return
+    fig, ax = new_figure(figsize=(5.0, 3.6))
+    data = [runs_frames[n][label].dropna().to_numpy() for n in ns]
+    ax.boxplot(data, showfliers=True, flierprops={"markersize": 2})
+    ax.set_xticks(range(1, len(ns) + 1), [f"N={n}\n({len(d)} runs)" for n, d in zip(ns, data)])
+    if "published_mean" in table:
+        for i, n in enumerate(ns, start=1):
+            pub = table[(table.N == n) & (table.metric == label)].published_mean.dropna()
+            if len(pub):
+                ax.plot([i], [pub.iloc[0]], "r*", markersize=9, label="published mean" if i == 1 else None)
+    ax.set_ylabel(f"{label} of the chosen cell (%)")
+    ax.set_title(title, fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
+    save_figure(fig, out, name)
+
+
+def write_study_report(runs_frames: dict[int, pd.DataFrame], estimator: str, dataset: str, out: Path,
+                       context: str) -> pd.DataFrame:
+    """``out/N{n}/{runs,summary}.{csv,md}`` per N (the format of ``nas-harness search``, so
+    ``report search`` can take them), ``out/study.{csv,md}`` and ``out/study_<metric>.png``."""
+    out = Path(out)
+    for n, frame in sorted(runs_frames.items()):
+        write_search_report(frame, out / f"N{n}", n, context)
+    table = study_table(runs_frames, estimator, dataset)
+    write_table(table, out, "study", f"N-sample search with {estimator} under the paper's batch protocol",
+                context + "\n\nOurs: mean and std (ddof 0) of the chosen cell's 200-epoch seed-mean accuracy over "
+                "the runs. `frac_subsets_reaching`: the fraction of the subsets of our runs, as many runs as the "
+                "paper averaged, whose mean is at least the published mean (`subsets`: every subset, or 10^6 "
+                "random ones; only where the paper averaged at most 10 runs). `within_2se`: |delta| <= 2 x the standard "
+                "error of the difference of the two means. `comparable`: False where the published search scored other images than ours "
+                "(`published_search`); such columns are shown, not compared.", digits=3)
+    for label in ("C10 test", "C10 val"):
+        study_plot(runs_frames, table, label, f"{estimator} on {dataset}: {label}", out,
+                   "study_" + label.lower().replace(" ", "_"))
+    return table

@@ -51,11 +51,12 @@ def runs_frame(results: list[SearchResult], bench: NB201, dataset: str, budget: 
     accs = accuracy_columns(bench)
     rows = []
     for res in results:
+        chose = res.chosen >= 0  # -1: every evaluation of the run failed (counted in ``failures``)
         row = {"run": res.run, "seed": res.seed, "strategy": res.strategy, "estimator": res.estimator,
-               "dataset": dataset, "budget": str(budget), "index": res.chosen, "arch": bench.arch(res.chosen),
-               "simulated_s": res.simulated_s, "wall_s": res.wall_s, "cells": res.cells,
-               "distinct": res.distinct, "failures": res.failures}
-        row.update({label: float(values[res.chosen]) for label, values in accs.items()})
+               "dataset": dataset, "budget": str(budget), "index": res.chosen,
+               "arch": bench.arch(res.chosen) if chose else "", "simulated_s": res.simulated_s, "wall_s": res.wall_s,
+               "cells": res.cells, "distinct": res.distinct, "failures": res.failures}
+        row.update({label: float(values[res.chosen]) if chose else np.nan for label, values in accs.items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
