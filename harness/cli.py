@@ -290,6 +290,19 @@ def cmd_runs(args) -> int:
     if args.estimator is not None:
         ESTIMATORS.get(args.estimator)  # an unknown name: one line with the close matches
     store = RunStore()
+    if args.runs_command == "export":
+        path = Path(args.file)
+        if path.parent and not path.parent.is_dir():
+            raise HarnessError(f"{path.parent} is not a folder", "create it, or pass another file name")
+        count = store.export(path, args.estimator)
+        print(f"wrote {count} stored scores to {path}")
+        return 0
+    if args.runs_command == "import":
+        from .runstore import read_export
+
+        added = store.put_many(read_export(Path(args.file)), replace=args.replace)
+        print(f"added {added} scores from {args.file} to {store.path}")
+        return 0
     if args.runs_command == "clear":
         if args.estimator is None and not args.stale and not args.all:
             raise HarnessError("runs clear needs --estimator E, --stale or --all", "say what to delete")
@@ -507,6 +520,7 @@ def cmd_n_sample(args) -> int:
     from .search import Budget
     from .search.n_sample_study import PROTOCOLS, BatchProtocol, run_study
     from .search.runner import runs_frame
+    from .runstore import RunStore, read_export
 
     spec = EstimatorSpec.parse(args.estimator)
     if args.protocol == "paper":
@@ -522,8 +536,15 @@ def cmd_n_sample(args) -> int:
     device = torch.device(args.device) if args.device else default_device()
     bench = _open_nb201(args)
     out = _out_dir(args.out)
+    store = RunStore()
+    draws_file = out / "draws.csv.gz"
+    if draws_file.is_file():  # the scores of an earlier call, maybe on another machine: resume from them
+        added = store.put_many(read_export(draws_file))
+        log.info("resumed from %s: %d scores added to the run store", draws_file, added)
     result = run_study(bench, args.dataset, spec, ns, args.draws, args.seed, protocol, max_runs=args.max_runs,
-                       device=device)
+                       device=device, store=store)
+    rows = store.rows(result.keys)
+    rows.to_csv(draws_file, index=False, compression={"method": "gzip", "mtime": 0})
     frames = {n: runs_frame(runs, bench, args.dataset, Budget(cells=n)) for n, runs in result.runs.items()}
     version = ESTIMATORS.get(spec.name).meta.get("version", "")
     context = (f"{spec.label} (version {version}) N-sample search on {args.dataset}: one stream of {args.draws} "
@@ -532,7 +553,9 @@ def cmd_n_sample(args) -> int:
                f"{protocol.describe()} (batch seed {protocol.batch_seed}, init seed {protocol.init_seed} as roots); "
                f"network with {args.dataset}'s class count, default init; device {device.type}, torch "
                f"{torch.__version__}, float32. {result.computed} of {result.scored} scored draws computed in this "
-               "call, the rest read from the run store. `wall_s`: scoring seconds per run on this machine.")
+               "call, the rest read from the run store. `wall_s`: scoring seconds per run on the machine that scored it. "
+               "Every scored draw with its run-store key: `draws.csv.gz` (a rerun with a longer --draws resumes from "
+               "it, also on another machine).")
     table = write_study_report(frames, spec.label, args.dataset, out, context)
     print(context + "\n")
     cols = [c for c in ("N", "metric", "runs", "mean", "std", "published_mean", "delta", "within_2se",
@@ -707,6 +730,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "clear":
             p.add_argument("--all", action="store_true", help="delete every stored score")
         p.set_defaults(func=cmd_runs)
+    p = runs.add_parser("export", help="write stored scores to a CSV file (.csv.gz: compressed) for another machine")
+    p.add_argument("file")
+    p.add_argument("--estimator", help="only this estimator's scores")
+    p.set_defaults(func=cmd_runs, stale=False)
+    p = runs.add_parser("import", help="add the scores of a file written by runs export (or a study's draws.csv.gz)")
+    p.add_argument("file")
+    p.add_argument("--replace", action="store_true", help="replace scores already stored under the same key")
+    p.set_defaults(func=cmd_runs, estimator=None, stale=False)
 
     p = sub.add_parser("search", help="run a search strategy with an estimator, many runs")
     p.add_argument("--strategy", required=True, help="random, rea, reinforce, n_sample, ... (nas-harness strategies)")

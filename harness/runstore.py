@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import harness_home
+from .errors import HarnessError
 
 SCHEMA_VERSION = 2
 
@@ -45,6 +46,24 @@ class ScoreKey:
 _KEY_COLUMNS = ["space", "dataset", "idx", "estimator", "variant", "batch_size", "batch_seed", "init_seed", "augment",
                 "images", "version", "device", "torch", "dtype"]
 _WHERE = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
+EXPORT_COLUMNS = _KEY_COLUMNS + ["score", "seconds", "error", "host", "created"]
+
+
+def _plain(value):
+    """numpy scalars as Python ones (sqlite3 takes only these)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def read_export(path: Path) -> pd.DataFrame:
+    """A file of :meth:`RunStore.export` (key columns read as text where they are text)."""
+    text = {c: str for c in ("space", "dataset", "estimator", "variant", "images", "version", "device", "torch",
+                             "dtype", "error", "host")}
+    try:
+        frame = pd.read_csv(path, dtype=text, keep_default_na=False, na_values={"score": [""], "seconds": [""]})
+    except (OSError, ValueError, EOFError) as err:
+        raise HarnessError(f"{path} is not a scores file ({type(err).__name__}: {err})".splitlines()[0],
+                           "pass a file written by nas-harness runs export") from err
+    return frame
 
 
 def current_versions() -> dict[str, str]:
@@ -90,6 +109,42 @@ class RunStore:
                         (*astuple(key), None if math.isnan(score) else score, seconds, error, platform.node(),
                          time.time()))
         self.db.commit()
+
+    def put_many(self, rows: pd.DataFrame, replace: bool = False) -> int:
+        """Add exported rows (:meth:`export`'s columns); rows already here are kept unless
+        ``replace``. Returns how many rows were added or replaced."""
+        missing = [c for c in EXPORT_COLUMNS if c not in rows]
+        if missing:
+            raise HarnessError(f"the scores file lacks the columns {', '.join(missing)}",
+                               "pass a file written by nas-harness runs export (or a study's draws.csv.gz)")
+        rows = rows[EXPORT_COLUMNS].astype(object).where(rows[EXPORT_COLUMNS].notna(), None)
+        before = self.db.total_changes
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        self.db.executemany(f"{verb} INTO scores ({', '.join(EXPORT_COLUMNS)}) "
+                            f"VALUES ({','.join('?' * len(EXPORT_COLUMNS))})",
+                            [tuple(_plain(v) for v in r) for r in rows.itertuples(index=False)])
+        self.db.commit()
+        return self.db.total_changes - before
+
+    def rows(self, keys) -> pd.DataFrame:
+        """The stored rows of ``keys`` (:meth:`export`'s columns; keys not stored are left out)."""
+        rows, seen = [], set()
+        for key in keys:
+            values = astuple(key)
+            if values in seen:
+                continue
+            seen.add(values)
+            row = self.db.execute(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM scores WHERE {_WHERE}", values).fetchone()
+            if row is not None:
+                rows.append(row)
+        return pd.DataFrame(rows, columns=EXPORT_COLUMNS)
+
+    def export(self, path: Path, estimator: str | None = None) -> int:
+        """Write the current-schema rows (one estimator's with ``estimator``) to ``path`` (CSV;
+        ``.csv.gz`` compressed), for :meth:`put_many` on another machine. Returns the row count."""
+        frame = self.frame(estimator)[EXPORT_COLUMNS]
+        frame.to_csv(path, index=False)
+        return len(frame)
 
     def frame(self, estimator: str | None = None) -> pd.DataFrame:
         """Every current-schema row (one estimator's with ``estimator``)."""

@@ -38,12 +38,14 @@ def test_stream_is_iid_uniform_and_extends_a_shorter_one():
 def test_protocol_seeds_per_cell_per_run_shared():
     cell, run, shared = (BatchProtocol(k, batch_seed=1, init_seed=2) for k in ("per-cell", "per-run", "shared"))
     # per-cell: one seed per stream position, whatever N and run the draw belongs to
-    assert cell.seeds(0, 10, 0, 5) == cell.seeds(0, 100, 0, 5) == (derive(1, 0, 5), derive(2, 0, 5))
+    assert cell.seeds(0, 10, 0, 5) == cell.seeds(0, 100, 0, 5) == (derive(1, 1, 0, 5), derive(2, 2, 0, 5))
     assert cell.seeds(0, 10, 0, 5) != cell.seeds(0, 10, 0, 6)
     # per-run: every draw of a run shares the run's seeds; another run or N gets others
     assert run.seeds(0, 10, 3, 30) == run.seeds(0, 10, 3, 39)
     assert run.seeds(0, 10, 3, 30) != run.seeds(0, 10, 4, 40) != run.seeds(0, 20, 3, 60)
     assert shared.seeds(0, 10, 3, 30) == shared.seeds(9, 100, 0, 1) == (1, 2)
+    same_roots = BatchProtocol("per-cell", batch_seed=0, init_seed=0).seeds(0, 10, 0, 0)
+    assert same_roots[0] != same_roots[1]  # the batch and the init draw from different seeds
     with pytest.raises(HarnessError, match="per-cell, per-run, shared"):
         BatchProtocol("fresh")
 

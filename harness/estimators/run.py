@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ..data import load_images, sample_batch, to_tensor_batch
 from ..errors import HarnessError
 from ..models.nb201 import build_network
+from ..paths import portable_path
 from ..runstore import RunStore, ScoreKey
 from .base import ESTIMATORS, Batch, score
 
@@ -83,10 +84,11 @@ class CellScorer:
         self.device = device or default_device()
         self.store = store or RunStore()
         self.space = space
+        self.images_key = portable_path(images)  # the same key on every machine (HARNESS_DATA/images/...)
 
     def key(self, index: int) -> ScoreKey:
         return ScoreKey(self.space, self.dataset, int(index), self.spec.name, self.spec.variant, self.batch_size,
-                        self.batch_seed, self.init_seed, self.augment, self.images, self.version, self.device.type,
+                        self.batch_seed, self.init_seed, self.augment, self.images_key, self.version, self.device.type,
                         torch.__version__, self.dtype)
 
     @property

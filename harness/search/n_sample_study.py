@@ -6,10 +6,10 @@ official NASWOT search (ICML 2021) scores every cell of one run on the *same* ba
 unaugmented images, and a new run draws a new batch. Which batch a draw sees is a
 :class:`BatchProtocol`:
 
-- ``per-cell``: draw ``p`` of the stream gets batch seed ``derive(batch_seed, seed, p)`` and its
-  own network initialisation ``derive(init_seed, seed, p)`` (EPE-NAS);
-- ``per-run``: run ``r`` of size ``N`` gets ``derive(batch_seed, seed, N, r)`` for all its cells
-  (NASWOT);
+- ``per-cell``: draw ``p`` of the stream gets batch seed ``derive(1, batch_seed, seed, p)`` and
+  its own network initialisation ``derive(2, init_seed, seed, p)`` (EPE-NAS);
+- ``per-run``: run ``r`` of size ``N`` gets ``derive(1, batch_seed, seed, N, r)`` and
+  ``derive(2, init_seed, seed, N, r)`` for all its cells (NASWOT);
 - ``shared``: one batch (``batch_seed``) and ``init_seed`` for every cell of every run, as
   ``nas-harness search --strategy n_sample`` does.
 
@@ -43,6 +43,7 @@ from .base import SearchResult
 log = logging.getLogger(__name__)
 
 KINDS = ("per-cell", "per-run", "shared")
+BATCH, INIT = 1, 2  # the first part of every derived batch / init seed: the two never coincide
 BLOCK = 1000  # draws per seeded block of the stream (so a longer stream extends a shorter one)
 
 
@@ -74,9 +75,9 @@ class BatchProtocol:
     def seeds(self, seed: int, n: int, run: int, position: int) -> tuple[int, int]:
         """(batch seed, init seed) of stream draw ``position`` in run ``run`` of size ``n``."""
         if self.kind == "per-cell":
-            return derive(self.batch_seed, seed, position), derive(self.init_seed, seed, position)
+            return derive(BATCH, self.batch_seed, seed, position), derive(INIT, self.init_seed, seed, position)
         if self.kind == "per-run":
-            return derive(self.batch_seed, seed, n, run), derive(self.init_seed, seed, n, run)
+            return derive(BATCH, self.batch_seed, seed, n, run), derive(INIT, self.init_seed, seed, n, run)
         return self.batch_seed, self.init_seed
 
     def describe(self) -> str:
@@ -106,6 +107,7 @@ class StudyResult:
     runs: dict[int, list[SearchResult]]
     computed: int  # scores computed in this call (the rest were read from the run store)
     scored: int  # draws scored in all (with repeats across rows)
+    keys: list  # the run-store key of every scored draw (for RunStore.rows / export)
 
 
 def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: int, protocol: BatchProtocol,
@@ -140,6 +142,7 @@ def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: in
     plan = {n: (draws // n if max_runs is None else min(draws // n, max_runs)) for n in ns}
     total = sum(n * runs for n, runs in plan.items())
     computed = 0
+    keys = []
     out: dict[int, list[SearchResult]] = {}
     bar = tqdm(total=total, desc=f"{spec.label} draws", unit="draw", disable=total < 5)
     try:
@@ -153,6 +156,7 @@ def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: in
                                         batch_size=protocol.batch_size, batch_seed=batch_seed, init_seed=init_seed,
                                         augment=protocol.augment, device=device, store=store)
                     value, seconds, error, cached = scorer.score(int(cells[p]))
+                    keys.append(scorer.key(int(cells[p])))
                     computed += not cached
                     history.append((int(cells[p]), value if not error else math.nan, 0.0, seconds))
                     bar.update()
@@ -161,7 +165,7 @@ def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: in
     finally:
         bar.close()
     log.info("%d draws scored, %d computed now, the rest read from the run store", total, computed)
-    return StudyResult(out, computed, total)
+    return StudyResult(out, computed, total, keys)
 
 
 def _result(estimator: str, n: int, run: int, seed: int, history: list) -> SearchResult:
