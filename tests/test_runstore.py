@@ -13,7 +13,7 @@ import torch
 from harness.cli import main
 from harness.estimators import ESTIMATORS
 from harness.estimators.run import CellScorer, EstimatorSpec, make_batch
-from harness.runstore import RunStore, ScoreKey
+from harness.runstore import RunStore, ScoreKey, read_export
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -86,3 +86,34 @@ def test_a_store_of_the_older_schema_is_never_read_back(tmp_path):
     assert store.clear(stale_only=True) == 1 and store.stale().empty
     store.put(key, math.nan, 0.2, "UndefinedScore: log 0")
     assert store.get(key)[2] == "UndefinedScore: log 0" and math.isnan(store.get(key)[0])
+
+
+def test_export_and_import_carry_scores_to_another_machine(tmp_path, batch, monkeypatch, capsys):
+    here = RunStore(tmp_path / "here.sqlite")
+    scorer = _scorer(here, batch, "naswot")
+    for index in (3, 4, 5):
+        scorer.score(index)
+    assert scorer.key(3).images.startswith("HARNESS_DATA/")  # no folder of this machine in the key
+    failed = dataclasses.replace(scorer.key(6), estimator="naswot")
+    here.put(failed, math.nan, 0.5, "LinAlgError: singular")
+    path = tmp_path / "scores.csv.gz"
+    assert here.export(path) == 4
+    there = RunStore(tmp_path / "there.sqlite")
+    assert there.put_many(read_export(path)) == 4
+    for index in (3, 4, 5):
+        assert there.get(scorer.key(index)) == here.get(scorer.key(index))
+    score, seconds, error = there.get(failed)
+    assert math.isnan(score) and error == "LinAlgError: singular"  # a failure stays a failure, with its reason
+    assert there.put_many(read_export(path)) == 0  # nothing twice
+    # through the CLI, into HARNESS_HOME's store
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    assert main(["runs", "import", str(path)]) == 0 and "added 4 scores" in capsys.readouterr().out
+    assert main(["runs", "export", str(tmp_path / "again.csv")]) == 0
+    assert "wrote 4 stored scores" in capsys.readouterr().out
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"\x00\x01binary\xff")
+    assert main(["runs", "import", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert "lacks the columns" in err or "not a scores file" in err
+    assert main(["runs", "export", str(tmp_path / "no" / "such" / "x.csv")]) == 2
+    assert "not a folder" in capsys.readouterr().err
