@@ -333,6 +333,9 @@ def cmd_runs(args) -> int:
     return 0
 
 
+NOISE_INIT_OFFSET = 100_000  # init seeds of the noise-floor run: init_seed + offset + index, past every cell index
+
+
 def cmd_agree_naslib(args) -> int:
     import torch
 
@@ -359,12 +362,22 @@ def cmd_agree_naslib(args) -> int:
             raise HarnessError(f"--cells {args.cells} is outside 1..{len(indices)}", f"ask for 1..{len(indices)}")
         indices = sorted(np.random.default_rng(args.seed).choice(indices, args.cells, replace=False).tolist())
     device = torch.device(args.device) if args.device else default_device()
+    noise_batch = args.batch_seed + 1 if args.noise_batch_seed is None else args.noise_batch_seed
+    noise_init = args.init_seed + NOISE_INIT_OFFSET if args.noise_init_seed is None else args.noise_init_seed
+    if args.noise_floor and (noise_batch, noise_init) == (args.batch_seed, args.init_seed):
+        raise HarnessError("the noise-floor run has the same batch and init seeds as the main run",
+                           "give --noise-batch-seed or --noise-init-seed another value")
+    out = _out_dir(args.out)
     ours = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
                        batch_seed=args.batch_seed, init_seed=args.init_seed, device=device)
     context = (f"{len(indices)} NB201 cells of NASLib's file on {args.dataset}; ours: batch of {args.batch_size} "
                f"training images (batch seed {args.batch_seed}), init seed {args.init_seed}, device {device}.")
-    out = _out_dir(args.out)
-    table = write_agreement_report(ours, naslib, bench, args.dataset, out, context, n_boot=args.n_boot)
+    again = None
+    if args.noise_floor:
+        again = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
+                            batch_seed=noise_batch, init_seed=noise_init, device=device)
+        context += (f" Noise floor: the same cells scored again on batch seed {noise_batch}, init seed {noise_init}.")
+    table = write_agreement_report(ours, naslib, bench, args.dataset, out, context, n_boot=args.n_boot, again=again)
     print(context + "\n")
     print(to_markdown(table, 3))
     return 0
@@ -796,6 +809,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--noise-floor", action=argparse.BooleanOptionalAction, default=True,
+                   help="score the cells a second time on another batch and init, for the noise floor (default on)")
+    p.add_argument("--noise-batch-seed", type=int, help="batch seed of the noise-floor run (default --batch-seed + 1)")
+    p.add_argument("--noise-init-seed", type=int,
+                   help=f"init seed of the noise-floor run (default --init-seed + {NOISE_INIT_OFFSET})")
     p.set_defaults(func=cmd_agree_naslib)
 
     bpe = sub.add_parser("bpe", help="budgeted performance estimation").add_subparsers(

@@ -55,6 +55,22 @@ def test_agree_command_small_case(tmp_path, nb201, capsys):
     assert (table.cells == 8).all()
     # params is a deterministic count: identical ranks on both sides
     assert table.set_index("estimator").loc["params", "spearman_vs_naslib"] == pytest.approx(1.0)
+    # the noise floor: our own second run (another batch and init); a count does not move, synflow does a little
+    noise = table.set_index("estimator").noise_spearman
+    assert noise["params"] == pytest.approx(1.0) and noise["flops"] == pytest.approx(1.0)
+    assert 0.5 < noise["synflow"] <= 1.0
+    assert "Noise floor: the same cells scored again on batch seed 43, init seed 100000" in \
+        (tmp_path / "naslib_agreement.md").read_text()
+
+
+def test_agree_command_without_noise_floor_and_same_seeds_refused(tmp_path, nb201, capsys):
+    assert main(["agree", "naslib", "--cells", "4", "--estimators", "params", "--batch-size", "16", "--n-boot", "5",
+                 "--no-noise-floor", "--out", str(tmp_path)]) == 0
+    assert "noise_spearman" not in pd.read_csv(tmp_path / "naslib_agreement.csv")
+    capsys.readouterr()
+    assert main(["agree", "naslib", "--cells", "4", "--estimators", "params", "--batch-size", "16",
+                 "--noise-batch-seed", "42", "--noise-init-seed", "0", "--out", str(tmp_path)]) == 2
+    assert "same batch and init seeds" in capsys.readouterr().err
 
 
 def test_agree_command_bad_dataset(tmp_path, nb201, capsys):
