@@ -10,6 +10,8 @@
 #                           them): 1,000-cell training-free correlation table, NASLib agreement,
 #                           naswot and epe_nas on all 15,625 cells, N-sample training-free searches,
 #                           BPE with real training, MIP on real training, supernets, BPE-reward searches
+#   ./reproduce.sh protocol the EPE-NAS and NASWOT N-sample searches under the papers' batch protocols
+#                           (fresh batches; about 3 h each on 2 CPU cores, resumable from results/)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -146,6 +148,18 @@ case "$job" in
         --runs 1 --seed 0 --out "results/search-bpe-cpu/$s"
     done
     ;;
+  protocol)
+    # N-sample searches under the papers' own batch protocols (hours on 2 CPU cores; resumable: each
+    # folder's draws.csv.gz holds every scored draw, and a rerun, also on another machine, starts from it).
+    # EPE-NAS: a fresh batch of 256 augmented images and a fresh init for every drawn cell; 10,000 draws give
+    # 1,000 runs of N=10, 100 of N=100, 20 of N=500 and 10 of N=1000. NASWOT: one batch of 128 per run.
+    nas-harness n-sample --estimator epe_nas --ns 10,100,500,1000 --draws "${HARNESS_DRAWS:-10000}" \
+      --out results/search-protocol/epe_nas
+    nas-harness n-sample --estimator naswot --ns 1000 --draws "${HARNESS_DRAWS:-10000}" \
+      --out results/search-protocol/naswot
+    # one table: the searches under the papers' protocols beside the shared-batch ones of ./reproduce.sh long
+    nas-harness report search results/search/n_sample-*/ results/search-protocol/*/N*/ --out results/search-protocol
+    ;;
   test)
     python -m pytest -q "$@"
     ;;
@@ -156,7 +170,7 @@ case "$job" in
     python -m pytest -q benchmarks --benchmark-only -o addopts="" "$@"
     ;;
   *)
-    echo "reproduce.sh: unknown job '$job'; use run, test, slow, bench or long" >&2
+    echo "reproduce.sh: unknown job '$job'; use run, test, slow, bench, long or protocol" >&2
     exit 2
     ;;
 esac

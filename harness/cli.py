@@ -569,7 +569,8 @@ def cmd_n_sample(args) -> int:
                "call, the rest read from the run store. `wall_s`: scoring seconds per run on the machine that scored it. "
                "Every scored draw with its run-store key: `draws.csv.gz` (a rerun with a longer --draws resumes from "
                "it, also on another machine).")
-    table = write_study_report(frames, spec.label, args.dataset, out, context)
+    options = f"batch={protocol.kind} b{protocol.batch_size}{' crop+flip' if protocol.augment else ''}"
+    table = write_study_report(frames, spec.label, args.dataset, out, context, options)
     print(context + "\n")
     cols = [c for c in ("N", "metric", "runs", "mean", "std", "published_mean", "delta", "within_2se",
                         "frac_subsets_reaching", "comparable") if c in table]

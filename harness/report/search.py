@@ -237,12 +237,12 @@ def study_plot(runs_frames: dict[int, pd.DataFrame], table: pd.DataFrame, label:
 
 
 def write_study_report(runs_frames: dict[int, pd.DataFrame], estimator: str, dataset: str, out: Path,
-                       context: str) -> pd.DataFrame:
+                       context: str, options: str = "") -> pd.DataFrame:
     """``out/N{n}/{runs,summary}.{csv,md}`` per N (the format of ``nas-harness search``, so
     ``report search`` can take them), ``out/study.{csv,md}`` and ``out/study_<metric>.png``."""
     out = Path(out)
     for n, frame in sorted(runs_frames.items()):
-        write_search_report(frame, out / f"N{n}", n, context)
+        write_search_report(frame, out / f"N{n}", n, context, options=options)
     table = study_table(runs_frames, estimator, dataset)
     write_table(table, out, "study", f"N-sample search with {estimator} under the paper's batch protocol",
                 context + "\n\nOurs: mean and std (ddof 0) of the chosen cell's 200-epoch seed-mean accuracy over "
