@@ -605,10 +605,14 @@ def cmd_report_nb201(args) -> int:
 
 
 def cmd_report_readme(args) -> int:
-    from .report.readme import update
+    from .report.readme import stale, update
 
     changed = update(Path(args.readme), Path(args.results))
-    print(f"{args.readme}: " + (f"updated {', '.join(changed)}" if changed else "every generated block is current"))
+    left = stale(Path(args.readme), Path(args.results))  # after the update: the blocks whose results are missing
+    parts = [f"updated {', '.join(changed)}"] if changed else []
+    if left:
+        parts.append(f"left as they are (their results are missing): {', '.join(left)}")
+    print(f"{args.readme}: " + ("; ".join(parts) if parts else "every generated block is current"))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -184,6 +185,119 @@ def test_readme_tables_are_the_results(tmp_path):
     assert stale(copy, root / "results") == ["SEARCH_TABLE"]
     assert update(copy, root / "results") == ["SEARCH_TABLE"] and stale(copy, root / "results") == []
     assert copy.read_text() == (root / "README.md").read_text()
+
+
+README_BLOCKS = ["NB201_OPTIMUM", "NB201_FIDELITY", "SEARCH_TABLE", "TRAINING_FREE_1000", "NASLIB_AGREEMENT",
+                 "BPE_NB201_CPU", "SUPERNET_TABLE", "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP"]
+
+
+@pytest.mark.parametrize("name", README_BLOCKS)
+def test_each_readme_table_is_generated_and_current(name):
+    """Every table of the README's results sections is a generated block, present and equal to what
+    results/ gives (a hand edit inside it is found)."""
+    from harness.report.readme import BLOCKS, _pattern
+
+    root = Path(__file__).resolve().parents[1]
+    assert name in BLOCKS
+    text = (root / "README.md").read_text()
+    m = _pattern(name).search(text)
+    assert m is not None, f"README.md has no {name} block"
+    body = BLOCKS[name](root / "results")
+    assert body.startswith("| ") and "\n|---|" in body
+    assert m.group(2) == body, f"{name} differs from results/: run nas-harness report readme"
+
+
+def test_readme_tables_are_all_the_generated_blocks():
+    """No markdown table of the README's results sections is typed by hand: each lies in a block."""
+    from harness.report.readme import BLOCKS, _pattern
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    start, end = text.index("## What the harness reproduces today"), text.index("## Images")
+    results_part = text[start:end]
+    for name in BLOCKS:
+        results_part = _pattern(name).sub("", results_part)
+    results_part = re.sub(r"```.*?```", "", results_part, flags=re.S)
+    typed = [line for line in results_part.splitlines() if line.startswith("|")]
+    assert typed == []
+
+
+def _old_correlation(folder: Path, ranked_last: bool) -> None:
+    """A two-estimator correlation.csv in the format of ``nas-harness correlate`` (with or without
+    the ranked-last columns) and its published.csv."""
+    folder.mkdir(parents=True)
+    rows = []
+    estimators = [("jacob_cov", 26, "ValueError: zero variance"), ("naswot:hamming", 17, "non-finite score (-inf)"),
+                  ("mystery", 0, "")]
+    truths = [("test@200", 0.71), ("valid@200", 0.76), ("test@12", 0.5), ("valid@12", 0.4), ("params", 0.47)]
+    for est, failed, reason in estimators:
+        for truth, rho in truths:
+            row = {"estimator": est, "truth": truth, "cells": 1000, "n": 1000 - failed, "n_nan": failed,
+                   "failed": failed, "failure_example": reason, "kendall": rho - 0.2, "kendall_lo": rho - 0.25,
+                   "kendall_hi": rho - 0.15, "spearman": rho, "spearman_lo": rho - 0.04, "spearman_hi": rho + 0.03}
+            if ranked_last:
+                row.update({"kendall_ranked_last": rho - 0.3, "spearman_ranked_last": rho - 0.1, "n_ranked_last": 1000})
+            row.update({"top10_overlap": 0.2, "median_seconds": 0.141, "note": ""})
+            rows.append(row)
+    pd.DataFrame(rows).to_csv(folder / "correlation.csv", index=False)
+    published = {"estimator": "jacob_cov", "truth": "valid@200", "n": 974, "ours_spearman": 0.76, "ours_lo": 0.72,
+                 "ours_hi": 0.79, "published_abs_spearman": 0.731, "published_cells": 15625, "delta": 0.029,
+                 "within_tolerance": True, "ours_spearman_test@200": 0.71}
+    pd.DataFrame([published]).to_csv(folder / "published.csv", index=False)
+
+
+@pytest.mark.parametrize("ranked_last", [False, True])
+def test_training_free_block_reads_correlation_with_and_without_ranked_last(tmp_path, ranked_last):
+    """The 1,000-cell block reads correlation.csv from before the ranked-last columns (an en dash) and after."""
+    from harness.report.readme import _training_free
+
+    _old_correlation(tmp_path / "correlate-cifar10", ranked_last)
+    lines = _training_free(tmp_path).splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    rows = {r[0]: dict(zip(header, r)) for r in cells}
+    assert list(rows) == ["jacob_cov", "naswot (hamming)", "mystery"]  # known order first, unknown after
+    jacob = rows["jacob_cov"]
+    assert jacob["Spearman valid@200 [95 % CI]"] == "0.760 [0.720, 0.790]"
+    assert (jacob["published abs. Spearman"], jacob["delta"]) == ("0.731", "+0.029")
+    assert jacob["failed cells (first reason)"] == "26 (ValueError: zero variance)"
+    assert jacob["Spearman test@200, failed ranked last"] == ("0.610" if ranked_last else "–")
+    assert rows["naswot (hamming)"]["published abs. Spearman"] == "–"
+    assert rows["mystery"]["failed cells (first reason)"] == "0"
+    assert jacob["median s/cell"] == "0.14" and jacob["Spearman vs params"] == "0.470"
+
+
+def test_readme_block_without_its_results_is_left_as_it_is(tmp_path, caplog):
+    """A block whose source is missing raises ResultsMissing (a HarnessError naming the file and the
+    command that writes it) from its generator; `report readme` leaves that block, logs one line,
+    and rewrites the others (./reproduce.sh offline has only part of results/)."""
+    import logging
+    import shutil
+
+    from harness.errors import HarnessError
+    from harness.report.readme import BLOCKS, ResultsMissing, stale, update
+
+    root = Path(__file__).resolve().parents[1]
+    results = tmp_path / "results"
+    (results / "search").mkdir(parents=True)
+    shutil.copy(root / "results" / "search" / "search_table.csv", results / "search")
+    for name in ("NASLIB_AGREEMENT", "BPE_NB201_CPU", "SUPERNET_TABLE", "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP",
+                 "TRAINING_FREE_1000", "NB201_OPTIMUM"):
+        with pytest.raises(ResultsMissing) as err:
+            BLOCKS[name](results)
+        message = str(err.value)
+        assert isinstance(err.value, HarnessError) and ("not found" in message or "holds no" in message)
+        assert str(results) in message and "run " in message
+    readme = tmp_path / "README.md"
+    original = (root / "README.md").read_text()
+    readme.write_text(original.replace("| rea |", "| REA typed by hand |"))
+    with caplog.at_level(logging.WARNING, logger="harness.report.readme"):
+        assert update(readme, results) == ["SEARCH_TABLE"]
+    assert readme.read_text() == original  # every other block as it was
+    assert sum("left as it is" in r.getMessage() for r in caplog.records) == 9
+    assert stale(readme, results, missing_ok=True) == []
+    assert "MIP" in stale(readme, results)  # not checkable: counted stale unless missing_ok
+    assert main(["report", "readme", "--readme", str(readme), "--results", str(results)]) == 0
 
 
 def test_report_on_part_of_the_cells_keeps_the_table_of_all_cells(tmp_path, monkeypatch):

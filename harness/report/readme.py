@@ -4,10 +4,19 @@ A block is ``<!-- NAME_START -->`` ... ``<!-- NAME_END -->``; :func:`render` com
 block's text from the files under ``results/``, :func:`update` writes them into the README, and
 :func:`stale` lists the blocks whose text differs from what ``results/`` gives (a test fails on
 any). Nothing in a block is typed by hand.
+
+A generator raises :class:`ResultsMissing` (a :class:`HarnessError` naming the file and the command
+that writes it) when a file it reads is not there. :func:`update` then leaves that block as it is
+and logs one line, so ``nas-harness report readme`` also runs where only part of ``results/`` was
+computed (``./reproduce.sh`` offline writes only ``results/embedded/``); :func:`stale` counts such a
+block as stale unless ``missing_ok``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import re
 from pathlib import Path
 
@@ -15,6 +24,18 @@ import pandas as pd
 
 from ..errors import HarnessError
 from .tables import to_markdown
+
+log = logging.getLogger(__name__)
+
+
+class ResultsMissing(HarnessError):
+    """A file a README block is computed from is not under ``results/``."""
+
+
+def _require(path: Path, fix: str) -> Path:
+    if not path.is_file():
+        raise ResultsMissing(f"{path} not found", fix)
+    return path
 
 # The search headline: CIFAR-10 and the test columns of the other datasets; REINFORCE at its
 # script's default and at the best of NB201's rates (all six are in results/search).
@@ -25,9 +46,8 @@ _SEARCH_OPTIONS = ("", "learning_rate=0.001", "learning_rate=0.02")
 
 
 def _search(results: Path) -> str:
-    path = results / "search" / "search_table.csv"
-    if not path.is_file():
-        raise HarnessError(f"{path} not found", "run ./reproduce.sh (and ./reproduce.sh long for the N-sample rows)")
+    path = _require(results / "search" / "search_table.csv",
+                    "run ./reproduce.sh (and ./reproduce.sh long for the N-sample rows)")
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
     table = table[table.options.fillna("").isin(_SEARCH_OPTIONS)]
     return to_markdown(table[[c for c in _SEARCH_COLUMNS if c in table.columns]], 1)
@@ -37,10 +57,7 @@ _LABELS = {"cifar10": ("C10", "CIFAR-10"), "cifar100": ("C100", "CIFAR-100"), "I
 
 
 def _read(results: Path, relative: str) -> pd.DataFrame:
-    path = results / relative
-    if not path.is_file():
-        raise HarnessError(f"{path} not found", "run ./reproduce.sh with the data (nas-harness data check)")
-    return pd.read_csv(path)
+    return pd.read_csv(_require(results / relative, "run ./reproduce.sh with the data (nas-harness data check)"))
 
 
 def _optimum(results: Path) -> str:
@@ -65,30 +82,359 @@ def _fidelity(results: Path) -> str:
     return to_markdown(pd.DataFrame(rows))
 
 
-BLOCKS = {"NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search}
+# --- formatting -------------------------------------------------------------------------------------
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _f(value, digits: int = 3, sign: bool = False) -> str | None:
+    """``value`` with ``digits`` decimals (``+`` before positives when ``sign``); None (an en dash) when missing."""
+    if _missing(value):
+        return None
+    return f"{float(value):{'+' if sign else ''}.{digits}f}"
+
+
+def _ci(value, lo, hi, digits: int = 3, sign: bool = False) -> str | None:
+    if _missing(value):
+        return None
+    if _missing(lo) or _missing(hi):
+        return _f(value, digits, sign)
+    return f"{_f(value, digits, sign)} [{_f(lo, digits)}, {_f(hi, digits)}]"
+
+
+def _estimator_label(name: str) -> str:
+    """``epe_nas:paper`` -> ``epe_nas (paper)``."""
+    base, _, variant = str(name).partition(":")
+    return f"{base} ({variant})" if variant else base
+
+
+def _short_bpe(label: str) -> str:
+    """A BPE label without the fields left at their defaults that the README never writes
+    (precision fp32, cutout 0, momentum 0.9, weight decay 0.0003)."""
+    return "-".join(t for t in str(label).split("-") if t not in ("fp32", "co0", "m0.9", "wd0.0003"))
+
+
+# --- training-free estimators, 1,000 cells -----------------------------------------------------------
+
+# the order of the table as first written (Abdelfattah et al.'s six first); unknown estimators after
+_TF_ORDER = ["grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov", "epe_nas", "naswot", "zen", "l2_norm",
+             "plain", "params", "flops"]
+_CORRELATE_FIX = ("run ./reproduce.sh long (nas-harness correlate --dataset cifar10 --archs 1000 --seed 0 "
+                  "--batch-size 64 --batch-seed 42 --out results/correlate-cifar10)")
+
+
+def _seconds(value) -> str | None:
+    if _missing(value):
+        return None
+    return "<0.01" if value < 0.005 else f"{value:.2f}"
+
+
+def _training_free(results: Path, folder: str = "correlate-cifar10") -> str:
+    """The 1,000-cell correlation table: one row per estimator, from ``correlation.csv`` (one row per
+    estimator x truth) and ``published.csv``; the ranked-last columns are en dashes in files that
+    predate them."""
+    corr = pd.read_csv(_require(results / folder / "correlation.csv", _CORRELATE_FIX), keep_default_na=False,
+                       na_values=[""])
+    published = pd.read_csv(_require(results / folder / "published.csv", _CORRELATE_FIX))
+    published = published[published.truth == "valid@200"].set_index("estimator")
+    names = list(dict.fromkeys(corr.estimator))
+    known = {name: i for i, name in enumerate(_TF_ORDER)}
+    first_seen = {n: i for i, n in enumerate(names)}
+    names.sort(key=lambda n: (known.get(str(n).partition(":")[0], len(known)), first_seen[n]))
+    by = corr.set_index(["estimator", "truth"])
+
+    def cell(name, truth, column):
+        if (name, truth) not in by.index or column not in by.columns:
+            return None
+        return by.loc[(name, truth), column]
+
+    rows = []
+    for name in names:
+        first = corr[corr.estimator == name].iloc[0]
+        failed = first.get("failed", first.get("n_nan"))
+        failed = 0 if _missing(failed) else int(failed)
+        reason = first.failure_example if "failure_example" in corr.columns else None
+        pub = published.loc[name] if name in published.index else None
+        rows.append({
+            "estimator": _estimator_label(name),
+            "Spearman valid@200 [95 % CI]": _ci(*(cell(name, "valid@200", c)
+                                                  for c in ("spearman", "spearman_lo", "spearman_hi"))),
+            "published abs. Spearman": None if pub is None else _f(pub.published_abs_spearman),
+            "delta": None if pub is None else _f(pub.delta, sign=True),
+            "Spearman test@200": _f(cell(name, "test@200", "spearman")),
+            "Spearman test@200, failed ranked last": _f(cell(name, "test@200", "spearman_ranked_last")),
+            "Kendall test@200": _f(cell(name, "test@200", "kendall")),
+            "Spearman vs params": _f(cell(name, "params", "spearman")),
+            "failed cells (first reason)": str(failed) if not failed or _missing(reason) else f"{failed} ({reason})",
+            "median s/cell": _seconds(first.median_seconds),
+        })
+    return to_markdown(pd.DataFrame(rows))
+
+
+# --- agreement with NASLib ---------------------------------------------------------------------------
+
+def _naslib(results: Path) -> str:
+    path = _require(results / "naslib" / "naslib_agreement.csv",
+                    "run nas-harness agree naslib --dataset cifar10 --batch-size 64 --batch-seed 42 "
+                    "--out results/naslib")
+    table = pd.read_csv(path).sort_values("spearman_vs_naslib", ascending=False, kind="stable")
+    rows = []
+    for row in table.to_dict("records"):
+        ratio = row.get("median_abs_ratio")
+        rows.append({
+            "estimator": _estimator_label(row["estimator"]),
+            "cells": row["cells"],
+            "Spearman, ours vs NASLib [95 % CI]": _ci(row["spearman_vs_naslib"], row.get("lo"), row.get("hi")),
+            "noise floor: ours vs ours, another batch and init [95 % CI]":
+                _ci(row.get("noise_spearman"), row.get("noise_lo"), row.get("noise_hi")),
+            "Spearman test@200, ours": _f(row.get("ours_spearman_test@200")),
+            "Spearman test@200, NASLib": _f(row.get("naslib_spearman_test@200")),
+            "median \\|ours\\| / median \\|NASLib\\|": None if _missing(ratio) else f"{ratio:#.3g}",
+        })
+    return to_markdown(pd.DataFrame(rows))
+
+
+# --- BPE with real training on NB201, this CPU -------------------------------------------------------
+
+_NB201_TRAIN_HALF = 25_000  # images in the train half of cifar10-valid (the BPE trainer's training split)
+
+
+def _bpe_steps(config) -> tuple[int, int]:
+    """(training images, SGD steps) of a BPE configuration on NB201's train half, as the trainer
+    counts them: ``epochs * ceil(images / batch)``."""
+    images = round(config.fraction * _NB201_TRAIN_HALF)
+    return images, config.epochs * math.ceil(images / config.batch_size)
+
+
+def _wall(value) -> str | None:
+    if _missing(value):
+        return None
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _bpe_nb201(results: Path) -> str:
+    from ..bpe.config import BPEConfig
+
+    fix = "run ./reproduce.sh long (the BPE runs of nas-harness correlate --estimators bpe:... --archs 20)"
+    folders = sorted(p for p in (results / "bpe-nb201-cpu").glob("*/") if p.is_dir())
+    if not folders:
+        raise ResultsMissing(f"{results / 'bpe-nb201-cpu'} holds no BPE run", fix)
+    rows = []
+    for folder in folders:
+        config = BPEConfig.parse(folder.name)
+        corr = pd.read_csv(_require(folder / "correlation.csv", fix)).set_index("truth")
+        scores = pd.read_csv(_require(folder / "scores.csv", fix))
+        images, steps = _bpe_steps(config)
+        acc = scores.score.dropna()
+        rows.append((config.epochs, folder.name, {
+            "BPE": f"`{folder.name}`", "train images": f"{images:,}", "SGD steps": f"{steps:,}",
+            "Spearman vs valid@200 [95 % CI]": _ci(*(corr[c].get("valid@200")
+                                                     for c in ("spearman", "spearman_lo", "spearman_hi")), sign=True),
+            "Kendall": _f(corr.kendall.get("valid@200"), sign=True),
+            "Spearman vs test@200": _f(corr.spearman.get("test@200"), sign=True),
+            "vs params": _f(corr.spearman.get("params"), sign=True),
+            "wall s per cell": _wall(corr.median_seconds.iloc[0]),
+            "accuracy range": f"{acc.min():.1f}-{acc.max():.1f} %" if len(acc) else None,
+        }))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return to_markdown(pd.DataFrame([r[2] for r in rows]))
+
+
+# --- differentiable search on NB201 ------------------------------------------------------------------
+
+_SUPERNET_FOLDERS = ("supernet-nb201-cpu", "supernet-nb201-cpu-e20", "supernet-nb201-cpu-e50")
+_METHODS = {"darts-v1": "DARTS-V1", "darts-v2": "DARTS-V2", "gdas": "GDAS"}
+
+
+def _mean_std(text, runs: int) -> str | None:
+    """``92.54±1.27`` as ``92.54 ± 1.27``; one run: the mean alone."""
+    if _missing(text):
+        return None
+    mean, _, std = str(text).partition("±")
+    return mean if runs == 1 or not std else f"{mean} ± {std}"
+
+
+def _supernet(results: Path) -> str:
+    from ..bpe.config import BPEConfig
+
+    fix = "run ./reproduce.sh long (nas-harness supernet ... --out results/supernet-nb201-cpu{,-e20,-e50})"
+    blocks = []
+    for name in _SUPERNET_FOLDERS:
+        folder = results / name
+        combined = pd.read_csv(_require(folder / "combined.csv", fix), keep_default_na=False, na_values=[""])
+        config = BPEConfig.parse(combined.budget.iloc[0])
+        blocks.append((config.epochs, name, folder, combined, config))
+    rows = []
+    for _, _, folder, combined, config in sorted(blocks, key=lambda b: (b[0], b[1])):
+        order = {m: i for i, m in enumerate(_METHODS)}
+        records = sorted(combined.to_dict("records"),
+                         key=lambda r: (order.get(r["strategy"], len(order)), r["strategy"]))
+        for i, row in enumerate(records):
+            runs = pd.read_csv(_require(folder / row["strategy"] / "runs.csv", fix))
+            alpha = pd.read_csv(_require(folder / row["strategy"] / "alpha.csv", fix))
+            if "steps" in runs.columns and runs.steps.notna().all():
+                low, high = int(runs.steps.min()), int(runs.steps.max())
+                steps = f"{low:,}" if low == high else f"{low:,}-{high:,}"
+            else:  # older runs did not record their steps: the trainer's count, approximately
+                steps = f"~{_bpe_steps(config)[1]:,}"
+            last = alpha[alpha.epoch == alpha.groupby("seed").epoch.transform("max")]
+            n = int(row["runs"])
+            rows.append({
+                "budget (BPE)": f"`{_short_bpe(row['budget'])}`" if i == 0 else "",
+                "SGD steps": steps if i == 0 else "",
+                "method": _METHODS.get(row["strategy"], row["strategy"]), "runs": n,
+                "C10 test": _mean_std(row["C10 test"], n), "C10 val": _mean_std(row["C10 val"], n),
+                "wall s per run": f"{runs.wall_s.mean():,.0f}",
+                "alpha: mean max weight (uniform 0.200)": _f(last.groupby(["seed", "edge"]).weight.max().mean()),
+            })
+    return to_markdown(pd.DataFrame(rows))
+
+
+# --- search with a BPE reward ------------------------------------------------------------------------
+
+_STRATEGIES = {"random": "random", "rea": "REA", "reinforce": "REINFORCE"}
+
+
+def _search_bpe(results: Path) -> str:
+    fix = "run ./reproduce.sh long (nas-harness search --estimator bpe:... --out results/search-bpe-cpu/STRATEGY)"
+    rows = []
+    for strategy, label in _STRATEGIES.items():
+        runs = pd.read_csv(_require(results / "search-bpe-cpu" / strategy / "runs.csv", fix))
+        for row in runs.to_dict("records"):
+            rows.append({
+                "strategy": label if len(runs) == 1 else f"{label} (run {row['run']})",
+                "cells queried (distinct)": f"{row['cells']} ({row['distinct']})", "chosen index": row["index"],
+                **{c: _f(row[c], 2) for c in ("C10 val", "C10 test", "C100 test", "IN16 test")}})
+    return to_markdown(pd.DataFrame(rows))
+
+
+# --- the BPE paper's table replayed ------------------------------------------------------------------
+
+_DATASETS = {"cifar10-valid": "CIFAR-10 (valid)", "cifar100": "CIFAR-100", "ImageNet16-120": "ImageNet16-120"}
+
+
+def _darts_config(row) -> str:
+    return (f"e{row['epochs']} b{row['batch_size']} lr{row['lr']:g} {row['layers']} cells c{row['channels']} "
+            f"{row['image_size']} px {row['precision']}" + (f" cutout {row['cutout']}" if row["cutout"] else ""))
+
+
+def _bpe_replay(results: Path) -> str:
+    fix = ("run ./reproduce.sh with the BPE sheet (nas-harness data fetch bpe; "
+           "nas-harness bpe replay --out results/bpe-replay)")
+    configs = pd.read_csv(_require(results / "bpe-replay" / "configs.csv", fix), keep_default_na=False,
+                          na_values=[""])
+    nb201 = pd.read_csv(_require(results / "bpe-replay" / "nb201_tabular_bpe.csv", fix))
+    picks = []
+    for paper in ("BPE1", "BPE2"):
+        picks += [(paper, r) for r in configs[configs.paper_name == paper].to_dict("records")]
+    order = configs.sort_values("spearman", kind="stable")
+    picks += [(f"best of {len(configs)}", order.iloc[-1].to_dict()),
+              (f"worst of {len(configs)}", order.iloc[0].to_dict())]
+    rows = [{"BPE": f"{role}: {r['name']}", "space, cells": f"DARTS, {r['cells']}", "configuration": _darts_config(r),
+             "sheet Spearman": _f(r["sheet_spearman"], 4),
+             "Spearman, recomputed [95 % CI]": _ci(r["spearman"], r["spearman_lo"], r["spearman_hi"], 4),
+             "Kendall tau-b": _f(r["kendall"], 4), "GPU-hours per cell": _f(r["gpu_hours"], 4),
+             "cost / 200-epoch cost": None} for role, r in picks]
+    full = nb201[nb201.epochs == nb201.epochs.max()].set_index("dataset").gpu_hours
+    for r in nb201[nb201.epochs < nb201.epochs.max()].to_dict("records"):
+        share = r["gpu_hours"] / full[r["dataset"]] if r["dataset"] in full.index else float("nan")
+        rows.append({"BPE": f"{r['name']}, {_DATASETS.get(r['dataset'], r['dataset'])}",
+                     "space, cells": f"NB201, {r['cells']:,}",
+                     "configuration": f"NB201's own run, {r['epochs']} epochs",
+                     "sheet Spearman": None, "Spearman, recomputed [95 % CI]":
+                         _ci(r["spearman"], r["spearman_lo"], r["spearman_hi"], 4),
+                     "Kendall tau-b": _f(r["kendall"], 4), "GPU-hours per cell": _f(r["gpu_hours"], 4),
+                     "cost / 200-epoch cost": None if math.isnan(share) else f"{share:.1%}".replace("%", " %")})
+    return to_markdown(pd.DataFrame(rows))
+
+
+# --- MIP ---------------------------------------------------------------------------------------------
+
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _mip(results: Path) -> str:
+    fix = "run ./reproduce.sh with the BPE sheet (nas-harness mip --evaluator ... --out results/mip/NAME)"
+    folders = sorted(p for p in (results / "mip").glob("*/") if p.is_dir())
+    if not folders:
+        raise ResultsMissing(f"{results / 'mip'} holds no MIP run", fix)
+    sheet = results / "bpe-replay" / "configs.csv"
+    sheet = pd.read_csv(sheet) if sheet.is_file() else None
+    rows = []
+    for folder in folders:
+        chosen = json.loads(_require(folder / "chosen.json", fix).read_text())
+        importances = pd.read_csv(_require(folder / "importances.csv", fix), keep_default_na=False, na_values=[""])
+        evaluations = pd.read_csv(_require(folder / "evaluations.csv", fix))
+        config = chosen["chosen"]
+        fixed = importances.dropna(subset=["pruned_to"]).drop_duplicates("parameter")
+        fixed_to = {p: _value(v) for p, v in zip(fixed.parameter, fixed.pruned_to)}
+        order = ", ".join(f"{p}={fixed_to[p]}" if p in fixed_to else p for p in chosen["fixed_order"])
+        task = None
+        if (sheet is not None and str(chosen["evaluator"]).startswith("tabular:bpe-paper")
+                and set(config) <= set(sheet.columns)):
+            match = sheet[(sheet[list(config)] == pd.Series(config)).all(axis=1)]
+            task = ", ".join(match.name) if len(match) else "not measured"
+        unit = chosen.get("cost_unit", "")
+        rows.append({
+            "run": f"`{folder.name}`", "evaluator": chosen["evaluator"],
+            "chosen configuration": ", ".join(f"{k}={_value(v)}" for k, v in config.items()),
+            "on the sheet": task, "Spearman": _f(chosen["spearman"]), "objective": _f(chosen["objective"]),
+            "cost": _f(chosen["cost"]), "cost unit": unit.split(" (")[0] if unit else None,
+            "evaluations": chosen.get("evaluations", len(evaluations)),
+            "Spearman of all evaluations": f"{_f(evaluations.spearman.min())} to {_f(evaluations.spearman.max())}",
+            "fixed, in order (to)": order})
+    return to_markdown(pd.DataFrame(rows))
+
+
+BLOCKS = {"NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search,
+          "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib, "BPE_NB201_CPU": _bpe_nb201,
+          "SUPERNET_TABLE": _supernet, "SEARCH_BPE_CPU": _search_bpe, "BPE_REPLAY": _bpe_replay, "MIP": _mip}
 
 
 def _pattern(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- {name}_START -->\n)(.*?)(\n<!-- {name}_END -->)", re.S)
 
 
+def _render(results: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(block texts, the reason of each block whose source is missing)."""
+    bodies, missing = {}, {}
+    for name, fn in BLOCKS.items():
+        try:
+            bodies[name] = fn(Path(results))
+        except ResultsMissing as err:
+            missing[name] = str(err)
+    return bodies, missing
+
+
 def render(results: Path) -> dict[str, str]:
-    return {name: fn(Path(results)) for name, fn in BLOCKS.items()}
+    """Each block's text from ``results/``; a block whose source is missing is left out (logged)."""
+    bodies, missing = _render(results)
+    for name, reason in missing.items():
+        log.warning("README block %s not computed, left as it is: %s", name, reason)
+    return bodies
 
 
-def stale(readme: Path, results: Path) -> list[str]:
-    """Names of the blocks whose README text is not what ``results/`` gives."""
+def stale(readme: Path, results: Path, missing_ok: bool = False) -> list[str]:
+    """Names of the blocks whose README text is not what ``results/`` gives; a block whose source is
+    missing counts as stale unless ``missing_ok`` (then it is not checked)."""
     text = Path(readme).read_text()
+    bodies, missing = _render(results)
     out = []
-    for name, body in render(results).items():
+    for name in BLOCKS:
         m = _pattern(name).search(text)
-        if m is None or m.group(2) != body:
+        if name in missing:
+            if not missing_ok:
+                out.append(name)
+        elif m is None or m.group(2) != bodies[name]:
             out.append(name)
     return out
 
 
 def update(readme: Path, results: Path) -> list[str]:
-    """Rewrite every block from ``results/``; returns the names of the blocks that changed."""
+    """Rewrite every block from ``results/``; returns the names of the blocks that changed. A block
+    whose source is missing is left as it is, with a log line."""
     readme = Path(readme)
     text = readme.read_text()
     changed = []
