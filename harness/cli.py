@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -38,6 +39,63 @@ def _out_dir(value: str | None) -> Path | None:
         raise HarnessError(f"--out {value} is a file", "pass a directory")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _device(value: str | None):
+    """``--device`` checked (one line when unknown or absent here); torch imported only now."""
+    from .devices import resolve_device
+
+    return resolve_device(value)
+
+
+def _count(minimum: int, what: str):
+    """An argparse ``type``: an integer >= ``minimum`` (``what`` says what it counts)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give {what}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}; give {what}")
+        return value
+
+    return parse
+
+
+def _number(minimum: float, what: str, strict: bool = False):
+    """An argparse ``type``: a finite number >= ``minimum`` (> when ``strict``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {what}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"{value:g} is not a finite number {'>' if strict else '>='} {minimum:g}; "
+                                             f"give {what}")
+        return value
+
+    return parse
+
+
+N_BOOT = _count(0, "0 (no confidence intervals) or more bootstrap resamples, e.g. --n-boot 1000")
+
+
+def _estimator_specs(text: str, flag: str = "--estimators") -> list:
+    """The estimators of a comma list, each named once; an empty list is an error."""
+    from .estimators.run import EstimatorSpec
+
+    names = [e.strip() for e in text.split(",") if e.strip()]
+    if not names:
+        raise HarnessError(f"{flag} {text!r} names no estimator",
+                           f"write a comma list, e.g. {flag} synflow,naswot (nas-harness estimators lists them)")
+    specs = [EstimatorSpec.parse(e) for e in names]
+    labels = [s.label for s in specs]
+    twice = next((label for i, label in enumerate(labels) if label in labels[:i]), None)
+    if twice is not None:
+        raise HarnessError(f"{flag} {text!r} names {twice} twice", "name each estimator once")
+    return specs
 
 
 def _json_value(x):
@@ -225,24 +283,43 @@ def cmd_estimators(args) -> int:
     return 0
 
 
-def _read_indices(path: str) -> list[int]:
+def _read_indices(path: str, total: int) -> list[int]:
+    """The cell indices of an ``--indices`` file: one integer in 0..total-1 per line (blank lines
+    and ``#`` comments skipped), each listed once; anything else is a one-line error."""
+    fix = f"write one cell index (0..{total - 1}) per line, each once"
     try:
-        lines = [line.strip() for line in Path(path).read_text().splitlines()]
+        raw = Path(path).read_bytes()
     except OSError as err:
-        raise HarnessError(f"cannot read --indices {path} ({err.strerror})", "pass a file with one index per line") from None
-    values = [line for line in lines if line and not line.startswith("#")]
-    bad = [v for v in values if not v.isdigit()]
-    if bad:
-        raise HarnessError(f"--indices {path} holds {bad[0]!r}, not a cell index", "write one integer per line")
-    if not values:
-        raise HarnessError(f"--indices {path} is empty", "write one cell index per line")
-    return [int(v) for v in values]
+        raise HarnessError(f"cannot read --indices {path} ({err.strerror})", fix) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HarnessError(f"--indices {path} is not a text file (not UTF-8)", fix) from None
+    if "\0" in text:
+        raise HarnessError(f"--indices {path} is not a text file (it holds NUL bytes)", fix)
+    first_line: dict[int, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        value = line.strip()
+        if not value or value.startswith("#"):
+            continue
+        if not re.fullmatch(r"[0-9]+", value):
+            raise HarnessError(f"line {number} of --indices {path} holds {value[:40]!r}, not a cell index", fix)
+        index = int(value)
+        if index >= total:
+            raise HarnessError(f"line {number} of --indices {path}: index {index} is outside 0..{total - 1}", fix)
+        if index in first_line:
+            raise HarnessError(f"--indices {path} lists cell {index} twice (lines {first_line[index]} and {number}); "
+                               "each would be scored and counted twice", "list each cell once")
+        first_line[index] = number
+    if not first_line:
+        raise HarnessError(f"--indices {path} is empty", fix)
+    return list(first_line)
 
 
 def cmd_correlate(args) -> int:
     import torch
 
-    from .estimators.run import EstimatorSpec, default_device, sample_indices, score_cells
+    from .estimators.run import sample_indices, score_cells
     from .report.correlation import write_correlation_report
     from .report.tables import to_markdown
 
@@ -250,13 +327,13 @@ def cmd_correlate(args) -> int:
         raise HarnessError(f"no search space {args.space!r}", "use nb201")
     if (args.archs is None) == (args.indices is None):
         raise HarnessError("give either --archs N (with --seed) or --indices FILE", "see nas-harness correlate --help")
+    specs = _estimator_specs(args.estimators)
+    device = _device(args.device)
     bench = _open_nb201(args)
-    specs = [EstimatorSpec.parse(e) for e in args.estimators.split(",") if e.strip()]
     indices = (sample_indices(args.archs, args.seed, len(bench)) if args.archs is not None
-               else _read_indices(args.indices))
+               else _read_indices(args.indices, len(bench)))
     bench.query(indices, dataset="cifar100", split="x-valid", epochs=200, seed="mean")  # validates the indices
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    device = torch.device(args.device) if args.device else default_device()
     scores = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
                          batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment, device=device)
     out = _out_dir(args.out)
@@ -337,23 +414,21 @@ NOISE_INIT_OFFSET = 100_000  # init seeds of the noise-floor run: init_seed + of
 
 
 def cmd_agree_naslib(args) -> int:
-    import torch
-
     from .benchmarks.naslib_zc import load_naslib_scores
     from .estimators import ESTIMATORS
-    from .estimators.run import EstimatorSpec, default_device, score_cells
+    from .estimators.run import EstimatorSpec, score_cells
     from .report.naslib import write_agreement_report
     from .report.tables import to_markdown
     from .spaces.nb201 import NB201Space
 
+    device = _device(args.device)
+    specs = _estimator_specs(args.estimators) if args.estimators is not None else None
     bench = _open_nb201(args)
     naslib = load_naslib_scores(args.file)
     naslib = naslib[naslib.dataset == args.dataset]
     if naslib.empty:
         raise HarnessError(f"the NASLib file has no {args.dataset} scores", "use cifar10, cifar100 or ImageNet16-120")
-    if args.estimators:
-        specs = [EstimatorSpec.parse(e) for e in args.estimators.split(",") if e.strip()]
-    else:
+    if specs is None:
         specs = [EstimatorSpec.parse(n) for n in sorted(set(naslib.estimator)) if n in ESTIMATORS]
     space = NB201Space(bench.arch_strs())
     indices = sorted({space.index(a) for a in naslib.arch})
@@ -361,7 +436,6 @@ def cmd_agree_naslib(args) -> int:
         if not 1 <= args.cells <= len(indices):
             raise HarnessError(f"--cells {args.cells} is outside 1..{len(indices)}", f"ask for 1..{len(indices)}")
         indices = sorted(np.random.default_rng(args.seed).choice(indices, args.cells, replace=False).tolist())
-    device = torch.device(args.device) if args.device else default_device()
     noise_batch = args.batch_seed + 1 if args.noise_batch_seed is None else args.noise_batch_seed
     noise_init = args.init_seed + NOISE_INIT_OFFSET if args.noise_init_seed is None else args.noise_init_seed
     if args.noise_floor and (noise_batch, noise_init) == (args.batch_seed, args.init_seed):
@@ -401,8 +475,9 @@ def cmd_bpe_darts(args) -> int:
     from .bpe.darts_cells import write_darts_bpe
 
     config = BPEConfig.parse(args.config)
+    device = _device(args.device)
     row = write_darts_bpe(config, _out_dir(args.out), cells=args.cells, cell_seed=args.cell_seed,
-                          init_seed=args.init_seed, device=args.device, n_boot=args.n_boot, path=args.file)
+                          init_seed=args.init_seed, device=device, n_boot=args.n_boot, path=args.file)
     print(json.dumps(row, indent=2, default=str))
     return 0
 
@@ -412,7 +487,7 @@ def cmd_mip(args) -> int:
     from .bpe.mip import mip, write_mip
     from .report.tables import to_markdown
 
-    kind, _, name = args.evaluator.partition(":")
+    device = _device(args.device) if args.device else None  # checked whichever the evaluator
     if args.evaluator in ("tabular:bpe-paper", "tabular:bpe-paper-surrogate"):
         from .bpe.evaluators import TableEvaluator
         from .bpe.replay import load_table
@@ -424,15 +499,16 @@ def cmd_mip(args) -> int:
                    + f"), samples {args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
     elif args.evaluator == "train:nb201":
         from .bpe.evaluators import TrainEvaluator, space_from_text
-        import torch
 
         space = space_from_text(args.space)
         bench = _open_nb201(args)
+        if not 3 <= args.cells <= len(bench):
+            raise HarnessError(f"--cells {args.cells} is outside 3..{len(bench)}",
+                               f"train 3..{len(bench)} cells per configuration (a rank correlation needs 3)")
         rng = np.random.default_rng(args.cell_seed)
         cells = np.sort(rng.choice(len(bench), size=args.cells, replace=False))
         base = BPEConfig.parse(args.base)
-        evaluator = TrainEvaluator(bench, cells, space, base, init_seed=args.seed,
-                                   device=torch.device(args.device) if args.device else None)
+        evaluator = TrainEvaluator(bench, cells, space, base, init_seed=args.seed, device=device)
         context = (f"Real training of {args.cells} NB201 cells (cell seed {args.cell_seed}) on this machine, base "
                    f"{base.label}, space {args.space}; Spearman vs cifar10-valid x-valid @200 (seed mean); samples "
                    f"{args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
@@ -462,33 +538,28 @@ def _options(pairs: list[str] | None) -> dict:
 
 def cmd_strategies(args) -> int:
     from .search import STRATEGIES
+    from .search.base import declared_options
 
     for name in STRATEGIES.list(args.pattern):
         entry = STRATEGIES.get(name)
-        options = ", ".join(f"{k}={v}" for k, v in entry.meta.get("options", {}).items()) or "-"
+        options = ", ".join(f"{k}={v.default} ({v.describe()})" for k, v in declared_options(name).items()) or "-"
         print(f"{name:12s} {entry.doc}  [options: {options}]  ({entry.meta.get('reference', '')})")
     return 0
 
 
 def cmd_search(args) -> int:
-    import torch
-
     from .report.search import trajectory_plot, write_search_report
     from .report.tables import to_markdown
-    from .search import STRATEGIES, Budget
+    from .search import STRATEGIES, Budget, check_options
     from .search.evaluators import TabularEvaluator, make_evaluator
     from .search.runner import accuracy_columns, run_many, runs_frame, trajectories
     from .spaces.nb201 import NB201Space
 
-    entry = STRATEGIES.get(args.strategy)
+    STRATEGIES.get(args.strategy)  # an unknown name: one line with the close matches
     budget = Budget.parse(args.budget)
-    options = _options(args.option)
-    unknown = set(options) - set(entry.meta.get("options", {}))
-    if unknown:
-        known = ", ".join(entry.meta.get("options", {})) or "none"
-        raise HarnessError(f"strategy {args.strategy} has no option {sorted(unknown)[0]!r}", f"its options: {known}")
+    options = check_options(args.strategy, _options(args.option))  # type and range, before any run
+    device = _device(args.device) if args.device else None
     bench = _open_nb201(args)
-    device = torch.device(args.device) if args.device else None
     evaluator = make_evaluator(args.estimator, bench, args.dataset, batch_size=args.batch_size,
                                batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment,
                                device=device)
@@ -527,7 +598,7 @@ def cmd_n_sample(args) -> int:
     import torch
 
     from .estimators.base import ESTIMATORS
-    from .estimators.run import EstimatorSpec, default_device
+    from .estimators.run import EstimatorSpec
     from .report.search import write_study_report
     from .report.tables import to_markdown
     from .search import Budget
@@ -546,7 +617,7 @@ def cmd_n_sample(args) -> int:
     protocol = BatchProtocol(base.kind, args.batch_size or base.batch_size,
                              base.augment if args.augment is None else args.augment, args.batch_seed, args.init_seed)
     ns = _int_list(args.ns, "--ns")
-    device = torch.device(args.device) if args.device else default_device()
+    device = _device(args.device)
     bench = _open_nb201(args)
     out = _out_dir(args.out)
     store = RunStore()
@@ -730,7 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-seed", type=int, default=0, help="network init: torch.manual_seed(init_seed + index)")
     p.add_argument("--augment", action="store_true", help="crop + flip the batch (EPE-NAS's protocol)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_correlate)
 
@@ -812,7 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-seed", type=int, default=42)
     p.add_argument("--init-seed", type=int, default=0)
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--noise-floor", action=argparse.BooleanOptionalAction, default=True,
                    help="score the cells a second time on another batch and init, for the noise floor (default on)")
@@ -828,7 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="the spreadsheet (default HARNESS_DATA/bpe/Search_Hyperparameters_Results.xlsx)")
     p.add_argument("--no-nb201", dest="nb201", action="store_false",
                    help="skip NB201's 12-epoch run as a second tabular BPE")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.set_defaults(func=cmd_bpe_replay)
     p = bpe.add_parser("darts", help="train the sheet's DARTS cells under a BPE and correlate with the sheet's truth")
     p.add_argument("--config", required=True, help="BPE1, BPE2, or a configuration (e.g. e1-b128-l2-c4-i16-f0.05)")
@@ -838,7 +909,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-seed", type=int, default=0)
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--file", help="the spreadsheet (default HARNESS_DATA/bpe/Search_Hyperparameters_Results.xlsx)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.set_defaults(func=cmd_bpe_darts)
 
     from .search.differentiable import add_parser as add_supernet_parser
@@ -849,14 +920,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluator", required=True,
                    help="tabular:bpe-paper (measured configurations), tabular:bpe-paper-surrogate, or train:nb201")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--samples", type=int, default=4, help="configurations evaluated per iteration (cheapest first)")
+    p.add_argument("--samples", type=_count(1, "1 or more configurations per iteration"), default=4,
+                   help="configurations evaluated per iteration (cheapest first)")
     p.add_argument("--importance", choices=("permutation", "marginal"), default="permutation",
                    help="permutation importance, or the variance of the forest's main effect (fANOVA's first order)")
     p.add_argument("--objective", choices=("correlation", "tradeoff"), default="correlation",
                    help="Spearman, or Spearman - weight * log10(cost)")
-    p.add_argument("--weight", type=float, default=0.1, help="cost weight of the tradeoff objective")
-    p.add_argument("--cost-limit", type=float, help="largest cost per cell accepted for the answer (evaluator's unit)")
-    p.add_argument("--max-iterations", type=int, help="stop after this many iterations")
+    p.add_argument("--weight", type=_number(0, "the cost weight of the tradeoff objective, e.g. --weight 0.1"),
+                   default=0.1, help="cost weight of the tradeoff objective (finite, >= 0)")
+    p.add_argument("--cost-limit", type=_number(0, "the largest cost per cell accepted, e.g. --cost-limit 2",
+                                                 strict=True),
+                   help="largest cost per cell accepted for the answer (evaluator's unit)")
+    p.add_argument("--max-iterations", type=_count(1, "1 or more iterations, or leave it out"),
+                   help="stop after this many iterations")
     p.add_argument("--seed", type=int, default=0, help="MIP's sampling seed (and the networks' init seed)")
     p.add_argument("--file", help="the BPE spreadsheet (tabular evaluators)")
     p.add_argument("--space", default="epochs=1|2;channels=4|8;image_size=16|32;layers=1|2",
@@ -872,7 +948,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                        required=True, parser_class=_Parser)
     p = report.add_parser("nb201", help="NB201 optimum and 12- vs 200-epoch rank agreement")
     p.add_argument("--out", default="results/nb201", help="output folder (default results/nb201)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.set_defaults(func=cmd_report_nb201)
 

@@ -77,9 +77,15 @@ def _validate_coordinates(dataset: str, split: str | None = None, metric: str = 
         return
     if metric not in METRICS:
         raise HarnessError(f"unknown metric {metric!r}", f"use one of {', '.join(METRICS + STATIC_METRICS)}")
+    if split is None:
+        raise HarnessError(f"{metric} of {dataset} needs a split, and none was given",
+                           f"give --split one of {', '.join(SPLITS[dataset])}")
     if split not in SPLITS[dataset]:
         raise HarnessError(f"dataset {dataset} has no split {split!r}",
                            f"use one of {', '.join(SPLITS[dataset])}")
+    if epochs is None:
+        raise HarnessError(f"{metric} of {dataset} needs a training run, and no --epochs was given",
+                           "use --epochs 12 or --epochs 200")
     if epochs not in EPOCH_BUDGETS:
         raise HarnessError(f"NB201 has no {epochs}-epoch run", "use --epochs 12 or --epochs 200")
 

@@ -8,6 +8,7 @@ the full network has 5).
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -34,11 +35,21 @@ class BPEConfig:
     weight_decay: float = 3e-4
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:  # first: the label below writes the precision as it is
+            raise HarnessError(f"BPE precision {_shown(self.precision)} is not one of {', '.join(PRECISIONS)}",
+                               "write e.g. fp32 (compact form) or precision=fp16")
+        numbers = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "precision"}
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise HarnessError(f"BPE setting {name}={_shown(value)} is not a number", f"write e.g. {name}=1")
+            if isinstance(value, (float, np.floating)) and not math.isfinite(value):  # (an int may exceed a float)
+                raise HarnessError(f"BPE setting {name}={value} is not finite", "give it a finite value")
         checks = [(self.epochs >= 1, "epochs >= 1"), (self.batch_size >= 1, "batch_size >= 1"),
                   (self.lr > 0, "lr > 0"), (self.layers >= 1, "layers >= 1"), (self.channels >= 1, "channels >= 1"),
                   (self.image_size >= 8, "image_size >= 8"), (self.precision in PRECISIONS, f"precision in {PRECISIONS}"),
                   (self.cutout >= 0, "cutout >= 0"), (0 < self.fraction <= 1, "0 < fraction <= 1"),
-                  (self.valid_images >= 0, "valid_images >= 0")]
+                  (self.valid_images >= 0, "valid_images >= 0"), (self.momentum >= 0, "momentum >= 0"),
+                  (self.weight_decay >= 0, "weight_decay >= 0")]
         for ok, rule in checks:
             if not ok:
                 raise HarnessError(f"BPE configuration {self.label} breaks the rule {rule}", "fix that value")
@@ -77,23 +88,42 @@ class BPEConfig:
             key, sep, value = pair.partition("=")
             key = aliases.get(key.strip(), key.strip())
             if not sep or key not in names:
-                raise HarnessError(f"BPE setting {pair!r} is not understood",
+                raise HarnessError(f"BPE setting {_shown(pair)} is not understood",
                                    f"write a preset ({', '.join(PRESETS)}) or key=value pairs with keys "
                                    f"{', '.join(names)}")
+            if key in values:
+                raise HarnessError(f"BPE setting {key} is given twice in {_shown(text)}", "give each setting once")
             value = value.strip()
             if key == "precision":
-                value = value if value.startswith(("fp", "bf")) else f"fp{value}"
+                lowered = value.lower()
+                value = lowered if lowered in PRECISIONS else f"fp{lowered}"
             elif names[key] in ("int", int):
-                if not re.fullmatch(r"\d+", value):
-                    raise HarnessError(f"BPE setting {key}={value} is not a whole number", f"write e.g. {key}=8")
-                value = int(value)
+                value = _whole(key, value, f"write e.g. {key}=8")
             elif names[key] in ("float", float):
                 try:
                     value = float(value)
                 except ValueError:
-                    raise HarnessError(f"BPE setting {key}={value} is not a number", f"write e.g. {key}=0.5") from None
+                    raise HarnessError(f"BPE setting {key}={_shown(value)} is not a number",
+                                       f"write e.g. {key}=0.5") from None
             values[key] = value
         return cls(**values)
+
+
+def _shown(value, limit: int = 60) -> str:
+    """``value`` quoted for a one-line message (repr escapes newlines), shortened when long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _whole(name: str, text: str, fix: str) -> int:
+    """``text`` (ASCII digits, optionally ``.0``) as an int, else a one-line error."""
+    m = re.fullmatch(r"([0-9]+)(?:\.(0*))?", text)
+    if not m:
+        raise HarnessError(f"BPE setting {name}={_shown(text)} is not a whole number", fix)
+    try:
+        return int(m.group(1))
+    except ValueError:  # longer than Python's limit on int() digits
+        raise HarnessError(f"BPE setting {name}={_shown(text)} is too large", fix) from None
 
 
 def _num(value) -> str:
@@ -107,17 +137,20 @@ SHORT = {"e": "epochs", "b": "batch_size", "lr": "lr", "l": "layers", "c": "chan
 
 def _compact_values(text: str) -> dict:
     values: dict = {}
+    fix = "write e.g. e2-b128-lr0.03-l1-c8-i16-fp32-co0-f0.1, a preset, or key=value pairs"
     for token in text.split("-"):
         if token in PRECISIONS:
-            values["precision"] = token
-            continue
-        m = re.fullmatch(r"(wd|lr|co|[eblcifmv])(\d+(?:\.\d+)?)", token)
-        if not m:
-            raise HarnessError(f"BPE setting {token!r} in {text!r} is not understood",
-                               "write e.g. e2-b128-lr0.03-l1-c8-i16-fp32-co0-f0.1, a preset, or key=value pairs")
-        name = SHORT[m.group(1)]
-        values[name] = float(m.group(2)) if name in ("lr", "fraction", "momentum", "weight_decay") else int(
-            float(m.group(2)))
+            name, value = "precision", token
+        else:
+            m = re.fullmatch(r"(wd|lr|co|[eblcifmv])([0-9]+(?:\.[0-9]+)?)", token)
+            if not m:
+                raise HarnessError(f"BPE setting {_shown(token)} in {_shown(text)} is not understood", fix)
+            name = SHORT[m.group(1)]
+            value = (float(m.group(2)) if name in ("lr", "fraction", "momentum", "weight_decay")
+                     else _whole(name, m.group(2), fix))
+        if name in values:
+            raise HarnessError(f"BPE setting {name} is given twice in {_shown(text)}", "give each setting once")
+        values[name] = value
     return values
 
 

@@ -46,10 +46,15 @@ def train_darts(genotype, config: BPEConfig, data, seed: int = 0):
 
 
 def _select(truth: pd.DataFrame, cells: int | None, cell_seed: int) -> pd.DataFrame:
-    if cells is None or cells >= len(truth):
+    if cells is None:
         return truth
+    if cells > len(truth):
+        raise HarnessError(f"--cells {cells} is more than the sheet's {len(truth)} cells",
+                           f"ask for 3..{len(truth)}, or leave --cells out to train all {len(truth)}")
     if cells < 3:
         raise HarnessError(f"--cells {cells} cannot give a rank correlation", "train at least 3 cells")
+    if cells == len(truth):
+        return truth
     pick = np.sort(np.random.default_rng(cell_seed).choice(len(truth), size=cells, replace=False))
     return truth.iloc[pick]
 

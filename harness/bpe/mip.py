@@ -107,6 +107,14 @@ def mip(evaluator: BPEEvaluator, *, samples: int = 4, importance: str = "permuta
     """Run MIP against ``evaluator``; see the module docstring."""
     if samples < 1:
         raise HarnessError(f"samples={samples} must be >= 1", "sample at least one configuration per iteration")
+    if not (math.isfinite(weight) and weight >= 0):
+        raise HarnessError(f"the cost weight {weight} is not a finite number >= 0",
+                           "give --weight 0 or more, e.g. --weight 0.1")
+    if cost_limit is not None and not (math.isfinite(cost_limit) and cost_limit > 0):
+        raise HarnessError(f"the cost limit {cost_limit} is not a finite number > 0",
+                           "give --cost-limit a positive cost per cell, or leave it out")
+    if max_iterations is not None and max_iterations < 1:
+        raise HarnessError(f"max_iterations={max_iterations} must be >= 1", "give 1 or more, or leave it out")
     rng = np.random.default_rng(seed)
     space = {k: list(v) for k, v in evaluator.space.items()}
     fixed: dict = {}

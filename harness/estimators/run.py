@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ..data import load_images, sample_batch, to_tensor_batch
+from ..devices import default_device  # noqa: F401 - re-exported: callers import it from here
 from ..errors import HarnessError
 from ..models.nb201 import build_network
 from ..paths import portable_path
@@ -49,10 +50,6 @@ class EstimatorSpec:
     @property
     def label(self) -> str:
         return f"{self.name}:{self.variant}" if self.variant else self.name
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def make_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool, device: torch.device,

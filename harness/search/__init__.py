@@ -7,12 +7,13 @@
 import importlib
 import pkgutil
 
-from .base import STRATEGIES, Budget, BudgetExhausted, Evaluation, SearchResult, Tracker, register, run_strategy
+from .base import (STRATEGIES, Budget, BudgetExhausted, Evaluation, Option, SearchResult, Tracker, check_options,
+                   register, run_strategy)
 
 _HELPERS = {"base", "evaluators", "runner"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _HELPERS:
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["STRATEGIES", "Budget", "BudgetExhausted", "Evaluation", "SearchResult", "Tracker", "register",
-           "run_strategy"]
+__all__ = ["STRATEGIES", "Budget", "BudgetExhausted", "Evaluation", "Option", "SearchResult", "Tracker",
+           "check_options", "register", "run_strategy"]

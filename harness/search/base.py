@@ -1,7 +1,9 @@
 """What every search strategy shares: the budget, the two clocks, and the evaluation record.
 
 A strategy is one registered function ``fn(space, evaluator, tracker, rng, **options) -> int``
-(the chosen cell). It may use only the space's capabilities (``sample``, ``mutate``,
+(the chosen cell). It declares its options once, as ``options={"name": Option(default, kind,
+low=..., high=...)}`` in :func:`register`; :func:`check_options` checks every value against that
+declaration (type, range, choices) before a run starts. It may use only the space's capabilities (``sample``, ``mutate``,
 ``ops``/``index`` for encoding) and ``evaluator.evaluate``; every evaluation goes through the
 :class:`Tracker`, which charges both clocks and refuses one that the budget cannot afford.
 
@@ -19,7 +21,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,6 +30,81 @@ from ..registry import Registry
 
 STRATEGIES = Registry("strategy")
 register = STRATEGIES.register
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared strategy option: its default, type (``int``, ``float`` or ``str``; default:
+    the default's type) and valid values: ``low``/``high`` bounds (``low_open``/``high_open``:
+    the bound itself is excluded) for numbers, ``choices`` for strings."""
+
+    default: Any
+    kind: type | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+
+    @property
+    def value_type(self) -> type:
+        return self.kind or type(self.default)
+
+    def __str__(self) -> str:  # ``nas-harness strategies`` prints ``name=default``
+        return str(self.default)
+
+    def describe(self) -> str:
+        """What a valid value is, in words: ``an integer >= 1``, ``a number in [0, 1)``, ``best or argmax``."""
+        if self.choices:
+            return " or ".join(str(c) for c in self.choices)
+        what = {int: "an integer", float: "a finite number", str: "a string"}.get(self.value_type,
+                                                                                 self.value_type.__name__)
+        if self.low is not None and self.high is not None:
+            return (f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                    f"{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"{what} {'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f"{what} {'<' if self.high_open else '<='} {self.high:g}"
+        return what
+
+    def accepts(self, value) -> bool:
+        if self.value_type is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.value_type is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok = isinstance(value, self.value_type)
+        if not ok:
+            return False
+        if self.choices:
+            return value in self.choices
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            return False
+        return True
+
+
+def declared_options(name: str) -> dict[str, Option]:
+    """Strategy ``name``'s options as :class:`Option` (a bare default declares only its type)."""
+    declared = STRATEGIES.get(name).meta.get("options", {})
+    return {k: v if isinstance(v, Option) else Option(v) for k, v in declared.items()}
+
+
+def check_options(name: str, options: dict) -> dict:
+    """``options`` when strategy ``name`` declares each of them and each value is valid; else a
+    one-line :class:`HarnessError` naming the option, the value and what it must be."""
+    declared = declared_options(name)
+    for key, value in options.items():
+        if key not in declared:
+            raise HarnessError(f"strategy {name} has no option {key!r}",
+                               f"its options: {', '.join(declared) or 'none'}")
+        spec = declared[key]
+        if not spec.accepts(value):
+            raise HarnessError(f"strategy {name} option {key}={value!r} is not {spec.describe()}",
+                               f"write e.g. --option {key}={spec.default} (its default)")
+    return options
 
 
 @dataclass(frozen=True)
@@ -146,6 +223,7 @@ def run_strategy(name: str, space, evaluator: Evaluator, budget: Budget, seed: i
                  **options) -> SearchResult:
     """One run of strategy ``name``; its rng is ``np.random.default_rng([seed, run])``."""
     entry = STRATEGIES.get(name)
+    check_options(name, options)
     rng = np.random.default_rng([seed, run])
     tracker = Tracker(budget, evaluator)
     start = time.perf_counter()

@@ -23,11 +23,12 @@ import optuna
 
 from ..errors import HarnessError
 from ..spaces.nb201 import N_EDGES, OPS
-from .base import BudgetExhausted, register
+from .base import BudgetExhausted, Option, register
 
 
 @register("bohb", reference="Falkner et al., ICML 2018 (BOHB); Optuna TPESampler(multivariate) + HyperbandPruner",
-          options={"min_epochs": 12, "max_epochs": 200, "reduction_factor": 3, "startup_trials": 10})
+          options={"min_epochs": Option(12, int, low=1), "max_epochs": Option(200, int, low=1),
+                   "reduction_factor": Option(3, int, low=2), "startup_trials": Option(10, int, low=0)})
 def bohb(space, evaluator, tracker, rng, min_epochs: int = 12, max_epochs: int = 200, reduction_factor: int = 3,
          startup_trials: int = 10) -> int:
     """TPE proposals, Hyperband promotions from ``min_epochs`` to ``max_epochs``; best at max."""

@@ -41,6 +41,7 @@ from tqdm import tqdm
 from ..bpe.config import BPEConfig
 from ..bpe.trainer import _autocast, _prepare, hardware, load_train_data
 from ..data import stats_for
+from ..devices import resolve_device
 from ..errors import HarnessError
 from ..models.nb201_supernet import NB201SuperNet
 from ..spaces.nb201 import EDGES, OPS
@@ -121,9 +122,10 @@ def _check(method: str, arch_data: str, tau_max: float, tau_min: float, arch_lr:
     if not 0 < tau_min <= tau_max:
         raise HarnessError(f"tau_min={tau_min}, tau_max={tau_max}: need 0 < tau_min <= tau_max",
                            "GDAS anneals tau from tau_max down to tau_min (NB201: 10 to 0.1)")
-    if not (arch_lr > 0 and arch_wd >= 0 and grad_clip > 0 and lr_min >= 0):
+    if not (arch_lr > 0 and arch_wd >= 0 and grad_clip > 0 and lr_min >= 0
+            and all(math.isfinite(v) for v in (arch_lr, arch_wd, grad_clip, lr_min, tau_max))):
         raise HarnessError(f"arch_lr={arch_lr}, arch_wd={arch_wd}, grad_clip={grad_clip}, lr_min={lr_min} out of range",
-                           "need arch_lr > 0, arch_wd >= 0, grad_clip > 0, lr_min >= 0")
+                           "need finite arch_lr > 0, arch_wd >= 0, grad_clip > 0, lr_min >= 0")
 
 
 def search(method: str, config: BPEConfig, seed: int = 0, device: torch.device | str | None = None, *,
@@ -370,6 +372,7 @@ def cmd(args) -> int:
         raise HarnessError(f"--runs {args.runs} is not positive", "ask for at least one run")
     if args.threads is not None and args.threads < 1:
         raise HarnessError(f"--threads {args.threads} is not positive", "use 1 or more, or leave it out")
+    device = resolve_device(args.device)  # an unknown device, or cuda without CUDA: one line, before training
     options = {"arch_lr": args.arch_lr, "arch_wd": args.arch_wd, "tau_max": args.tau_max, "tau_min": args.tau_min,
                "lr_min": args.lr_min, "grad_clip": args.grad_clip, "arch_data": args.arch_data}
     for method in methods:
@@ -381,7 +384,7 @@ def cmd(args) -> int:
     out = Path(args.out)
     summaries = []
     for method in methods:
-        results = [search(method, config, seed=args.seed + r, device=args.device, progress=True, **options)
+        results = [search(method, config, seed=args.seed + r, device=device, progress=True, **options)
                    for r in tqdm(range(args.runs), desc=method, unit="run", disable=args.runs < 2)]
         target = out if len(methods) == 1 else out / method
         summary = write_differentiable(results, bench, target, _context(method, results, args))

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 
-from .base import BudgetExhausted, register
+from .base import BudgetExhausted, Option, register
 
 
 @register("rea", reference="Real et al., AAAI 2019; NB201 settings (population 10, tournament 3)",
-          options={"population": 10, "sample_size": 3})
+          options={"population": Option(10, int, low=1), "sample_size": Option(3, int, low=1)})
 def regularized_evolution(space, evaluator, tracker, rng, population: int = 10, sample_size: int = 3) -> int:
     """Aging evolution; returns the best cell of the history."""
     members: deque[tuple[int, float]] = deque()

@@ -15,13 +15,15 @@ import math
 import numpy as np
 
 from ..errors import HarnessError
-from .base import BudgetExhausted, register
+from .base import BudgetExhausted, Option, register
 
 N_EDGES, N_OPS = 6, 5
 
 
 @register("reinforce", reference="Williams, 1992; NB201's REINFORCE baseline (Dong & Yang, ICLR 2020)",
-          options={"learning_rate": 0.001, "ema_momentum": 0.9, "answer": "best"})
+          options={"learning_rate": Option(0.001, float, low=0, low_open=True),
+                   "ema_momentum": Option(0.9, float, low=0, high=1, high_open=True),
+                   "answer": Option("best", str, choices=("best", "argmax"))})
 def reinforce(space, evaluator, tracker, rng, learning_rate: float = 0.001, ema_momentum: float = 0.9,
               answer: str = "best") -> int:
     """Policy gradient on per-edge op logits; returns the best cell seen (or the policy's argmax)."""

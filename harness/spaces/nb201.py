@@ -27,36 +27,59 @@ N_CELLS = N_OPS ** N_EDGES
 FORMAT = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
 
 Arch = Union[str, Sequence[int]]
-_EDGE_RE = re.compile(r"^([a-z0-9_]+)~(\d+)$")
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a one-line message (repr escapes newlines), shortened when long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 def parse_arch(arch: str) -> tuple[int, ...]:
-    """Op codes of an arch string, with an error naming exactly what is wrong."""
+    """Op codes of an arch string, with an error naming exactly what is wrong.
+
+    The form is ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``: three node groups joined by ``+``;
+    group k (k = 1, 2, 3) holds k edges between ``|``, its j-th edge ``op~j`` reads node j.
+    Whitespace around the whole string is ignored; nothing else is. A string that parses is
+    exactly :func:`arch_to_str` of its op codes.
+    """
     if not isinstance(arch, str):
         raise HarnessError(f"an NB201 arch string must be a str, got {type(arch).__name__}", f"write it as {FORMAT}")
     text = arch.strip()
-    if not (text.startswith("|") and text.endswith("|")):
-        raise HarnessError(f"{arch!r} must start and end with '|'", f"write it as {FORMAT}")
-    nodes = text[1:-1].split("|+|")
-    if len(nodes) != 3:
-        raise HarnessError(f"{arch!r} has {len(nodes)} node groups, an NB201 cell has 3 (joined by '+')",
-                           f"write it as {FORMAT}")
+    shown = _shown(text)
+    if not text:
+        raise HarnessError("the NB201 arch string is empty", f"write it as {FORMAT}")
+    groups = text.split("+")
+    if len(groups) != 3:
+        raise HarnessError(f"{shown} has {len(groups)} node group{'s' if len(groups) != 1 else ''} "
+                           f"({len(groups) - 1} '+'), an NB201 cell has 3 joined by 2 '+'", f"write it as {FORMAT}")
     ops = []
-    for node, group in enumerate(nodes, start=1):
-        edges = group.split("|")
+    for node, group in enumerate(groups, start=1):
+        expected = "|" + "|".join(f"op~{j}" for j in range(node)) + "|"
+        where = f"node group {node} of {shown}"
+        form = f"write node {node} as {expected}, the whole cell as {FORMAT}"
+        if not group.replace("|", "").strip():
+            raise HarnessError(f"{where} is empty ({_shown(group)})",
+                               f"node {node} needs {node} edge{'s' if node > 1 else ''}: {form}")
+        if re.search(r"\s", group):
+            raise HarnessError(f"{where} holds whitespace ({_shown(group)})", f"remove the whitespace; {form}")
+        if not (group.startswith("|") and group.endswith("|")):
+            raise HarnessError(f"{where} is {_shown(group)}: it must start and end with '|'", form)
+        edges = group[1:-1].split("|")
+        if "" in edges:
+            raise HarnessError(f"{where} has an empty edge (two '|' in a row)", form)
         if len(edges) != node:
-            raise HarnessError(f"node {node} of {arch!r} has {len(edges)} inputs, it must have {node}",
-                               f"write it as {FORMAT}")
-        for expected, edge in enumerate(edges):
-            match = _EDGE_RE.match(edge)
-            if not match:
-                raise HarnessError(f"edge {edge!r} of {arch!r} is not op~input", f"write it as {FORMAT}")
-            name, source = match.group(1), int(match.group(2))
+            raise HarnessError(f"{where} has {len(edges)} edge{'s' if len(edges) != 1 else ''}, node {node} needs "
+                               f"{node}", form)
+        for position, edge in enumerate(edges):
+            if edge.count("~") != 1:
+                raise HarnessError(f"edge {_shown(edge)} in {where} is not op~input (e.g. nor_conv_3x3~{position})",
+                                   form)
+            name, source = edge.split("~")
             if name not in OPS:
-                raise HarnessError(f"unknown NB201 op {name!r} in {arch!r}", f"use one of {', '.join(OPS)}")
-            if source != expected:
-                raise HarnessError(f"edge {edge!r} of node {node} must read node {expected}, not {source}",
-                                   f"write it as {FORMAT}")
+                raise HarnessError(f"unknown NB201 op {_shown(name)} in {where}", f"use one of {', '.join(OPS)}")
+            if source != str(position):
+                raise HarnessError(f"edge {_shown(edge)} of node {node} must read node {position}, not {_shown(source)}",
+                                   f"edge {position + 1} of node {node} is op~{position}: {form}")
             ops.append(OPS.index(name))
     return tuple(ops)
 
