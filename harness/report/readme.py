@@ -388,9 +388,44 @@ def _mip(results: Path) -> str:
     return to_markdown(pd.DataFrame(rows))
 
 
+def _protocol(results: Path) -> str:
+    """The N-sample searches under the papers' batch protocols (``results/search-protocol/*/study.csv``):
+    per estimator and N, ours beside the published C10 means, with the fraction of 3-run subsets of
+    ours that reach a 3-run published mean."""
+    studies = sorted((results / "search-protocol").glob("*/study.csv"))
+    if not studies:
+        raise ResultsMissing(f"{results / 'search-protocol'} holds no study",
+                             "run ./reproduce.sh protocol (hours; resumable)")
+    rows = []
+    for path in studies:
+        table = pd.read_csv(path)
+        for n, group in table.groupby("N", sort=True):
+            row = {"estimator": path.parent.name, "N": int(n)}
+            for label in ("C10 val", "C10 test"):
+                r = group[group.metric == label]
+                if r.empty:
+                    continue
+                r = r.iloc[0]
+                row["runs"] = int(r.runs)
+                row[f"{label} ours"] = f"{r['mean']:.2f}±{r['std']:.2f}"
+                if pd.notna(r.get("published_mean")):
+                    row[f"{label} published"] = f"{r.published_mean:.2f}±{r.published_std:.2f} ({int(r.published_runs)})"
+                    row[f"{label} Δ"] = f"{r.delta:+.2f}"
+                    fraction = r.get("frac_subsets_reaching")
+                    if pd.notna(fraction):
+                        row[f"{label} reached"] = f"{fraction:.2f}"
+                    elif r.get("subsets") == "too few runs" or int(r.runs) < 2:
+                        row[f"{label} reached"] = "too few runs"
+                    else:
+                        row[f"{label} reached"] = "within 2 SE" if r.get("within_2se") in (True, "True") else "beyond 2 SE"
+            rows.append(row)
+    return to_markdown(pd.DataFrame(rows))
+
+
 BLOCKS = {"NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search,
           "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib, "BPE_NB201_CPU": _bpe_nb201,
-          "SUPERNET_TABLE": _supernet, "SEARCH_BPE_CPU": _search_bpe, "BPE_REPLAY": _bpe_replay, "MIP": _mip}
+          "SUPERNET_TABLE": _supernet, "SEARCH_BPE_CPU": _search_bpe, "BPE_REPLAY": _bpe_replay, "MIP": _mip,
+          "N_SAMPLE_PROTOCOL": _protocol}
 
 
 def _pattern(name: str) -> re.Pattern:
