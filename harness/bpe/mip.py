@@ -210,17 +210,19 @@ def write_mip(result: MIPResult, evaluator, out, context: str) -> dict:
     importance plot and the evaluations on a correlation-vs-cost plot. Returns the chosen record."""
     import json
 
-    from ..report.tables import write_table
+    from ..report.tables import replacing, write_table, writing
     from .replay import plot_front
 
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     unit = getattr(evaluator, "cost_unit", "cost")
     chosen = {"evaluator": evaluator.name, "chosen": result.chosen, "spearman": result.spearman, "cost": result.cost,
               "cost_unit": unit, "objective": result.objective, "fixed_order": list(result.fixed),
               "evaluations": len(result.evaluations), "context": context}
     if hasattr(evaluator, "source"):
         chosen["source"] = evaluator.source(result.chosen)
-    (out / "chosen.json").write_text(json.dumps(chosen, indent=2, default=str) + "\n")
+    with replacing(out / "chosen.json") as tmp:
+        tmp.write_text(json.dumps(chosen, indent=2, default=str) + "\n")
     write_table(result.evaluations.sort_values(["iteration", "cost"]).reset_index(drop=True), out, "evaluations",
                 f"MIP evaluations ({evaluator.name})", f"{context} Cost: {unit}.")
     write_table(result.importances, out, "importances", "MIP importances per iteration",

@@ -15,13 +15,15 @@ import pickle
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import data_root, harness_home
-from ..errors import DataMissingError, HarnessError
+from ..errors import PICKLE_ERRORS, DataMissingError, HarnessError, reason
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +69,55 @@ class ImageSet:
                         False, self.source)
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as handle:
-        raw = pickle.load(handle, encoding="bytes")
+def _damaged(path: Path, what: str, err: BaseException | str, fix: str) -> HarnessError:
+    why = err if isinstance(err, str) else reason(err)
+    return HarnessError(f"{path} is not a readable {what} ({why})", fix)
+
+
+def _unpickle(path: Path, what: str = "image pickle", fix: str = "download the images again") -> dict:
+    try:
+        with open(path, "rb") as handle:
+            raw = pickle.load(handle, encoding="bytes")
+    except OSError as err:
+        raise HarnessError(f"cannot read {path} ({err.strerror or err})", fix) from err
+    except PICKLE_ERRORS as err:
+        raise _damaged(path, what, err, fix) from err
+    if not isinstance(raw, dict):
+        raise _damaged(path, what, f"it holds a {type(raw).__name__}, not a dict", fix)
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
 
 
-def _chw_rows_to_hwc(data: np.ndarray, size: int) -> np.ndarray:
+def _field(batch: dict, key: str, path: Path, what: str, fix: str):
+    if key not in batch:
+        raise _damaged(path, what, f"it has no {key!r} entry", fix)
+    return batch[key]
+
+
+def _chw_rows_to_hwc(data, size: int, path: Path | None = None, what: str = "image pickle",
+                     fix: str = "download the images again") -> np.ndarray:
     """Rows of 3*size*size bytes (all R, then G, then B) -> N x size x size x 3."""
-    return np.ascontiguousarray(np.asarray(data, dtype=np.uint8).reshape(-1, 3, size, size).transpose(0, 2, 3, 1))
+    try:
+        rows = np.asarray(data, dtype=np.uint8)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise _damaged(Path(path or "?"), what, err, fix) from err
+    if rows.ndim != 2 or rows.shape[1] != 3 * size * size:
+        raise _damaged(Path(path or "?"), what, f"its data has shape {rows.shape}, not N x {3 * size * size}", fix)
+    return np.ascontiguousarray(rows.reshape(-1, 3, size, size).transpose(0, 2, 3, 1))
+
+
+def _labels(values, n: int, path: Path, what: str, fix: str) -> np.ndarray:
+    """Labels as int64, one per image, each >= 0 (a one-line error otherwise)."""
+    try:
+        y = np.asarray(values)
+        if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or (y.size == 0 and y.dtype == float)):
+            raise ValueError(f"labels of shape {y.shape} and dtype {y.dtype}, not one integer per image")
+    except (ValueError, TypeError) as err:
+        raise _damaged(path, what, str(err), fix) from err
+    if len(y) != n:
+        raise _damaged(path, what, f"{n} images but {len(y)} labels", fix)
+    if len(y) and y.min() < 0:
+        raise _damaged(path, what, f"label {int(y.min())} is negative", fix)
+    return y.astype(np.int64)
 
 
 def load_npz(path: Path, name: str = "cifar10", split: str = "train") -> ImageSet:
@@ -83,12 +125,39 @@ def load_npz(path: Path, name: str = "cifar10", split: str = "train") -> ImageSe
     path = Path(path)
     if not path.is_file():
         raise DataMissingError(f"image file {path} not found", "pass an existing .npz or set HARNESS_DATA")
-    with np.load(path, allow_pickle=False) as data:
-        if "x" not in data or "y" not in data:
-            raise HarnessError(f"{path} lacks the arrays x and y", "save images as x (N x H x W x 3 uint8) and y")
-        classes = tuple(str(c) for c in data["classes"]) if "classes" in data else \
-            tuple(str(i) for i in range(int(data["y"].max()) + 1))
-        return ImageSet(data["x"], data["y"], classes, name, split, False, str(path))
+    fix = "write it again with np.savez(path, x=images, y=labels, classes=names) (x: N x H x W x 3 uint8)"
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as err:
+        raise HarnessError(f"cannot read {path} ({err.strerror})", "check the file and its permissions") from err
+    if not magic:
+        raise _damaged(path, "image .npz", "it is empty", fix)
+    if magic.startswith(b"\x93NUMPY"):
+        raise _damaged(path, "image .npz", "it is a single .npy array, not an .npz archive", fix)
+    if not magic.startswith(b"PK"):
+        raise _damaged(path, "image .npz", "it is not an .npz archive: it does not start as a zip file does", fix)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "x" not in data or "y" not in data:
+                raise HarnessError(f"{path} lacks the arrays x and y", "save images as x (N x H x W x 3 uint8) and y")
+            x, y = data["x"], data["y"]  # read (and CRC-checked) here: a truncated member fails now
+            classes = data["classes"] if "classes" in data else None
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
+        if isinstance(err, OSError) and err.errno is not None:  # the disk or the permissions, not the format
+            raise HarnessError(f"cannot read {path} ({err.strerror})", "check the file and its permissions") from err
+        raise _damaged(path, "image .npz", err, fix) from err
+    if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8 or len(x) == 0:
+        raise _damaged(path, "image .npz", f"x has shape {x.shape} and dtype {x.dtype}, not N x H x W x 3 uint8 "
+                       "with N >= 1", fix)
+    y = _labels(y, len(x), path, "image .npz", fix)
+    if classes is None:
+        classes = tuple(str(i) for i in range(int(y.max()) + 1))
+    else:
+        classes = tuple(str(c) for c in np.atleast_1d(classes))
+        if int(y.max()) >= len(classes):
+            raise _damaged(path, "image .npz", f"label {int(y.max())} but only {len(classes)} classes", fix)
+    return ImageSet(x, y, classes, name, split, False, str(path))
 
 
 def load_cifar_python(root: Path, name: str, train: bool) -> ImageSet:
@@ -107,10 +176,22 @@ def load_cifar_python(root: Path, name: str, train: bool) -> ImageSet:
         raise DataMissingError(f"{name} files {', '.join(missing)} not found in {folder}",
                                f"download {CIFAR_ARCHIVES[name][1].rsplit('/', 1)[-1]} and extract it there "
                                "(or pass download=True)")
-    batches = [_unpickle(folder / f) for f in files]
-    x = np.concatenate([_chw_rows_to_hwc(b["data"], 32) for b in batches])
-    y = np.concatenate([np.asarray(b[label_key]) for b in batches])
-    classes = tuple(c.decode() if isinstance(c, bytes) else c for c in _unpickle(folder / meta_file)[names_key])
+    archive = CIFAR_ARCHIVES[name][1].rsplit("/", 1)[-1]
+    what, fix = f"{name} batch file", f"download {archive} again and extract it into {folder.parent}"
+    xs, ys = [], []
+    for f in files:
+        batch = _unpickle(folder / f, what, fix)
+        xs.append(_chw_rows_to_hwc(_field(batch, "data", folder / f, what, fix), 32, folder / f, what, fix))
+        ys.append(_labels(_field(batch, label_key, folder / f, what, fix), len(xs[-1]), folder / f, what, fix))
+    meta = _unpickle(folder / meta_file, f"{name} meta file", fix)
+    try:
+        classes = tuple(c.decode() if isinstance(c, bytes) else str(c)
+                        for c in _field(meta, names_key, folder / meta_file, f"{name} meta file", fix))
+    except (TypeError, UnicodeDecodeError) as err:
+        raise _damaged(folder / meta_file, f"{name} meta file", err, fix) from err
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if len(y) and int(y.max()) >= len(classes):
+        raise _damaged(folder, f"{name} folder", f"label {int(y.max())} but {len(classes)} class names", fix)
     return ImageSet(x, y, classes, name, "train" if train else "test", True, str(folder))
 
 
@@ -150,11 +231,13 @@ def load_imagenet16(root: Path, train: bool, num_classes: int = 120) -> ImageSet
         raise DataMissingError(f"ImageNet16 files {', '.join(missing[:3])} not found in {root}",
                                "get NB201's ImageNet16 (Downsampled ImageNet 16x16) pickles and pass their folder")
     xs, ys = [], []
+    what, fix = "ImageNet16 pickle", "get NB201's ImageNet16 pickles again"
     for f in files:
-        batch = _unpickle(root / f)
-        labels = np.asarray(batch["labels"], dtype=np.int64)
+        batch = _unpickle(root / f, what, fix)
+        data = _chw_rows_to_hwc(_field(batch, "data", root / f, what, fix), 16, root / f, what, fix)
+        labels = _labels(_field(batch, "labels", root / f, what, fix), len(data), root / f, what, fix)
         keep = (labels >= 1) & (labels <= num_classes)
-        xs.append(_chw_rows_to_hwc(np.asarray(batch["data"])[keep], 16))
+        xs.append(data[keep])
         ys.append(labels[keep] - 1)
     name = f"ImageNet16-{num_classes}"
     return ImageSet(np.concatenate(xs), np.concatenate(ys), tuple(str(i) for i in range(num_classes)), name,

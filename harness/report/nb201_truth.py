@@ -21,7 +21,7 @@ from ..benchmarks.nb201 import NB201, PROTOCOLS, Protocol  # noqa: F401 - re-exp
 from ..errors import HarnessError
 from ..metrics import rank_agreement
 from . import baselines
-from .tables import new_figure, save_figure, write_table
+from .tables import new_figure, replacing, save_figure, write_table
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,10 @@ def write_ground_truth_report(bench: NB201, out: Path, n_boot: int = 1000, seed:
         tables["fidelity"] = fidelity
     needed = out / "data_needed.md"
     if missing:
-        needed.write_text("# Tables that need more data\n\nPut these public files under HARNESS_DATA/nb201 "
-                          "(`nas-harness data fetch nb201-compact` downloads them from their public sources), "
-                          + OFFICIAL + ".\n\n" + "\n".join(f"- {m}" for m in missing) + "\n")
+        with replacing(needed) as tmp:
+            tmp.write_text("# Tables that need more data\n\nPut these public files under HARNESS_DATA/nb201 "
+                           "(`nas-harness data fetch nb201-compact` downloads them from their public sources), "
+                           + OFFICIAL + ".\n\n" + "\n".join(f"- {m}" for m in missing) + "\n")
         for m in missing:
             log.warning("not computed: %s", m)
     elif needed.exists():

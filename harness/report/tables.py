@@ -1,14 +1,87 @@
-"""Writing tables and plots: tidy CSV (one row per observation), the same table as Markdown, PNG."""
+"""Writing tables and plots: tidy CSV (one row per observation), the same table as Markdown, PNG.
+
+Every command checks its ``--out`` folder with :func:`out_folder` before any work (created when
+absent, and a file written there and removed); a write that fails later anyway (a full disk)
+is one line naming the file (:func:`writing`), and the scores already computed stay in the run
+store, so running again with room to write recomputes none of them.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
+from ..errors import HarnessError, reason
+
 log = logging.getLogger(__name__)
+KEPT = "the scores already computed are kept in the run store, so a rerun does not recompute them"
+
+
+def _why(err: OSError) -> str:
+    return err.strerror or reason(err)
+
+
+def out_folder(value: str | os.PathLike, flag: str = "--out") -> Path:
+    """``value`` as a folder this process can write: created when absent, and a probe file
+    written in it and removed again; anything else is one line, before any work starts."""
+    path = Path(value).expanduser()
+    fix = "pass a folder you can write (it is created when absent)"
+    if path.exists() and not path.is_dir():
+        raise HarnessError(f"{flag} {value} is a file, not a folder", fix)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file" if blocker is not None else _why(err)
+        raise HarnessError(f"{flag} {value} cannot be created ({why})", fix) from err
+    probe = None
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".nas-harness-probe-", dir=path)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(b"probe\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError as err:
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise HarnessError(f"{flag} {value} is not writable ({_why(err)})",
+                           "free disk space, or pass another folder" if full else fix) from err
+    finally:
+        if probe is not None:
+            Path(probe).unlink(missing_ok=True)
+    return path
+
+
+@contextmanager
+def writing(path: Path):
+    """Write ``path`` inside this block: an OSError (a full disk, a folder made read-only since
+    the check) is one line naming the file."""
+    try:
+        yield path
+    except OSError as err:
+        raise HarnessError(f"cannot write {path} ({_why(err)})",
+                           f"free disk space (or pass another --out) and run again: {KEPT}") from err
+
+
+@contextmanager
+def replacing(path: Path):
+    """Yield a temporary name beside ``path``; what is written there replaces ``path`` at the end
+    of the block. A write that fails (one line, see :func:`writing`) leaves ``path`` as it was
+    (an earlier run's table) and no partial file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with writing(path):
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _fmt(value, digits: int) -> str:
@@ -31,13 +104,16 @@ def write_table(table: pd.DataFrame, out: Path, name: str, title: str = "", note
                 digits: int = 4) -> tuple[Path, Path]:
     """Write ``out/name.csv`` (full precision) and ``out/name.md``; returns both paths."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / f"{name}.csv", out / f"{name}.md"
-    table.to_csv(csv_path, index=False)
+    with replacing(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
     text = (f"## {title}\n\n" if title else "") + to_markdown(table, digits) + "\n"
     if notes:
         text += "\n" + notes.strip() + "\n"
-    md_path.write_text(text)
+    with replacing(md_path) as tmp:
+        tmp.write_text(text)
     log.info("wrote %s and %s", csv_path, md_path)
     return csv_path, md_path
 
@@ -56,10 +132,14 @@ def save_figure(fig, out: Path, name: str) -> Path:
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        with replacing(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+    finally:
+        plt.close(fig)
     log.info("wrote %s", path)
     return path

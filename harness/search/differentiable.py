@@ -359,7 +359,7 @@ def cmd(args) -> int:
     """Run ``args.runs`` searches per method and write the tables and the plot under ``args.out``."""
     from ..benchmarks.nb201 import NB201
     from ..report.search import combined_table
-    from ..report.tables import to_markdown, write_table
+    from ..report.tables import out_folder, to_markdown, write_table
 
     methods = [m.strip() for m in str(args.method).split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -378,10 +378,10 @@ def cmd(args) -> int:
     for method in methods:
         _check(method, **options)
     config = BPEConfig.parse(args.bpe)
+    out = out_folder(args.out)  # created and probe-written before any training: a bad --out costs none
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     bench = NB201.open()
-    out = Path(args.out)
     summaries = []
     for method in methods:
         results = [search(method, config, seed=args.seed + r, device=device, progress=True, **options)
