@@ -373,6 +373,23 @@ def cmd_correlate(args) -> int:
     return 0
 
 
+def _print_training_runs(store, kind: str | None, stale: bool) -> None:
+    """The training runs (supernet searches, ...) in the run store: a count per kind, version, schema."""
+    from .report.tables import to_markdown
+
+    runs = store.runs(kind)
+    if stale:
+        runs = runs.loc[~runs.current]
+    if runs.empty:
+        if kind is not None or stale:
+            print(f"no {'stale ' if stale else ''}training runs{f' of kind {kind}' if kind else ''} in {store.path}")
+        return
+    groups = (runs.groupby(["kind", "version", "schema", "current"], dropna=False)
+              .agg(runs=("key_json", "size"), train_hours=("seconds", lambda s: s.sum() / 3600)).reset_index())
+    print(f"training runs in {store.path}:")
+    print(to_markdown(groups[["kind", "version", "schema", "runs", "train_hours", "current"]], 3) + "\n")
+
+
 def cmd_runs(args) -> int:
     from .estimators import ESTIMATORS
     from .report.tables import to_markdown
@@ -394,12 +411,24 @@ def cmd_runs(args) -> int:
         added = store.put_many(read_export(Path(args.file)), replace=args.replace)
         print(f"added {added} scores from {args.file} to {store.path}")
         return 0
+    kind = getattr(args, "kind", None)
     if args.runs_command == "clear":
-        if args.estimator is None and not args.stale and not args.all:
-            raise HarnessError("runs clear needs --estimator E, --stale or --all", "say what to delete")
-        removed = store.clear(args.estimator, stale_only=args.stale)
-        print(f"removed {removed} stored scores from {store.path}")
+        if args.estimator is None and kind is None and not args.stale and not args.all:
+            raise HarnessError("runs clear needs --estimator E, --stale or --all",
+                               "say what to delete (--kind K: the training runs of one kind)")
+        done = []
+        if args.estimator is not None or kind is None:  # scores: not when only --kind names what to delete
+            done.append(f"{store.clear(args.estimator, stale_only=args.stale)} stored scores")
+        if kind is not None or args.estimator is None:  # training runs: of --kind, or with --stale / --all
+            runs = store.clear_runs(kind, stale_only=args.stale)
+            if runs or kind is not None:
+                done.append(f"{runs} training runs")
+        print(f"removed {' and '.join(done)} from {store.path}")
         return 0
+    if args.runs_command == "list" and args.estimator is None:
+        _print_training_runs(store, kind, args.stale)
+        if kind is not None:
+            return 0
     frame = store.stale(args.estimator) if args.stale else store.frame(args.estimator)
     if frame.empty:
         print(f"no {'stale ' if args.stale else ''}scores in {store.path}")
@@ -623,8 +652,15 @@ def cmd_n_sample(args) -> int:
     from .search import Budget
     from .search.n_sample_study import PROTOCOLS, BatchProtocol, run_study
     from .search.runner import runs_frame
-    from .runstore import RunStore, read_export
+    import pandas as pd
 
+    from .runstore import KEY_COLUMNS, RunStore, read_export
+
+    for flag, value in (("--seed", args.seed), ("--batch-seed", args.batch_seed), ("--init-seed", args.init_seed)):
+        if value < 0:
+            raise HarnessError(f"{flag} {value} is negative", f"give {flag} 0 or more")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise HarnessError(f"--batch-size {args.batch_size} is not positive", "give e.g. --batch-size 256, or leave it out")
     spec = EstimatorSpec.parse(args.estimator)
     if args.protocol == "paper":
         if spec.name not in PROTOCOLS:
@@ -633,7 +669,7 @@ def cmd_n_sample(args) -> int:
         base = PROTOCOLS[spec.name]
     else:
         base = BatchProtocol(args.protocol)
-    protocol = BatchProtocol(base.kind, args.batch_size or base.batch_size,
+    protocol = BatchProtocol(base.kind, base.batch_size if args.batch_size is None else args.batch_size,
                              base.augment if args.augment is None else args.augment, args.batch_seed, args.init_seed)
     ns = _int_list(args.ns, "--ns")
     device = _device(args.device)
@@ -641,12 +677,26 @@ def cmd_n_sample(args) -> int:
     store = RunStore()  # a damaged run store: one line, before the benchmark is opened or anything scored
     bench = _open_nb201(args)
     draws_file = out / "draws.csv.gz"
+    previous = None
     if draws_file.is_file():  # the scores of an earlier call, maybe on another machine: resume from them
-        added = store.put_many(read_export(draws_file))
+        previous = read_export(draws_file)
+        added = store.put_many(previous)
         log.info("resumed from %s: %d scores added to the run store", draws_file, added)
     result = run_study(bench, args.dataset, spec, ns, args.draws, args.seed, protocol, max_runs=args.max_runs,
                        device=device, store=store)
     rows = store.rows(result.keys)
+    if previous is not None and len(previous):
+        def key_set(frame):
+            return set(map(tuple, frame[KEY_COLUMNS].astype(str).to_numpy()))
+        matched = len(key_set(previous) & key_set(rows))
+        if not matched:  # another device, torch, image set or protocol: every score was computed again
+            first = previous.iloc[0]
+            log.warning("none of the %d draws in %s matched this call's keys (they were computed on %s, torch %s, "
+                        "images %s, batch %s): every draw was scored again", len(previous), draws_file, first.device,
+                        first.torch, first.images, first.batch_size)
+        # keep every earlier draw too (a shorter --draws or --max-runs must not shrink the file)
+        rows = pd.concat([previous, rows], ignore_index=True).astype({"idx": "int64"})
+        rows = rows[~rows[KEY_COLUMNS].astype(str).duplicated(keep="last")]
     from .report.tables import replacing
 
     with replacing(draws_file) as tmp:  # a failed write keeps the earlier draws.csv.gz
@@ -737,7 +787,9 @@ def cmd_report_search(args) -> int:
     write_table(table, out, "search_table", "NB201 search: ours (mean±std over runs) beside the published numbers",
                 f"{args.note + ' ' if args.note else ''}"
                 "Accuracies of the chosen cell, 200 epochs, seed mean. Published (Δ = ours − published); `*`: the "
-                "difference exceeds two standard errors; `n/c`: not comparable, the published search scored other "
+                "difference exceeds two standard errors (a published mean over at most 10 runs, as EPE-NAS's 3, is taken "
+                "as one draw of our protocol's mean over as many runs: se = s sqrt(1/n + 1/k), s our runs' std); "
+                "`n/c`: not comparable, the published search scored other "
                 f"images than ours (EPE-NAS searched C100 and IN16 on those datasets' images). {wall_note}. Each row's folder holds "
                 "its runs, summary and trajectory.", digits=1)
     if timings:
@@ -830,7 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_correlate)
 
-    runs = sub.add_parser("runs", help="inspect and prune the run store of scores").add_subparsers(
+    runs = sub.add_parser("runs", help="inspect and prune the run store of scores and training runs").add_subparsers(
         dest="runs_command", required=True, parser_class=_Parser)
     for name, text in (("list", "scores per estimator, version, device, torch and dtype"),
                        ("show", "the stored scores themselves"), ("clear", "delete stored scores")):
@@ -842,7 +894,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--index", type=int, help="only this cell")
             p.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
         if name == "clear":
-            p.add_argument("--all", action="store_true", help="delete every stored score")
+            p.add_argument("--all", action="store_true", help="delete every stored score and training run")
+        if name in ("list", "clear"):
+            p.add_argument("--kind", help="only the training runs of this kind (e.g. supernet), no scores")
         p.set_defaults(func=cmd_runs)
     p = runs.add_parser("export", help="write stored scores to a CSV file (.csv.gz: compressed) for another machine")
     p.add_argument("file")

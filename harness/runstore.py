@@ -1,14 +1,23 @@
-"""The run store: every computed score, keyed by everything that determines it.
+"""The run store: every computed score and training run, keyed by everything that determines it.
 
 One SQLite file (``HARNESS_HOME/runs.sqlite``); each score is committed as soon as it is
 computed, so a run killed at any point (``kill -9`` included) loses nothing already computed
 and a re-run with the same arguments computes only what is missing. Failures are stored with
 their reason, like scores.
+
+Results that are not one score (a supernet search: its derived cell, alpha matrix, per-epoch log
+and wall seconds) are *training runs*: table ``runs`` of the same file, one row per
+``(kind, key)`` with the key and the result as JSON (:meth:`RunStore.get_run`,
+:meth:`RunStore.put_run`). A key is a flat dict of everything that determines the run, the
+code's version included (``version``, registered per kind with :func:`register_run_kind`);
+rows of another ``schema`` (:data:`RUNS_SCHEMA`) or version are never read back, and are
+listed and cleared as stale.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import platform
 import sqlite3
@@ -22,6 +31,9 @@ from .config import harness_home
 from .errors import HarnessError, reason
 
 SCHEMA_VERSION = 2
+RUNS_SCHEMA = 1  # layout of a training run's key and result JSON (bump when it changes)
+#: kind of training run -> the version of the code that trains it now (see register_run_kind)
+RUN_KINDS: dict[str, str] = {}
 HOME_FIX = "set HARNESS_HOME (or --home) to a folder you can write"
 # SQLite's primary result codes (the low byte of sqlite3.Error.sqlite_errorcode, Python >= 3.11)
 _CORRUPT, _NOTADB, _CANTOPEN, _READONLY, _PERM, _FULL, _IOERR, _BUSY, _LOCKED = 11, 26, 14, 8, 3, 13, 10, 5, 6
@@ -52,6 +64,7 @@ class ScoreKey:
 _KEY_COLUMNS = ["space", "dataset", "idx", "estimator", "variant", "batch_size", "batch_seed", "init_seed", "augment",
                 "images", "version", "device", "torch", "dtype"]
 _WHERE = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
+KEY_COLUMNS = list(_KEY_COLUMNS)  # the columns of an exported row that make its key
 EXPORT_COLUMNS = _KEY_COLUMNS + ["score", "seconds", "error", "host", "created"]
 
 
@@ -70,6 +83,21 @@ def read_export(path: Path) -> pd.DataFrame:
         raise HarnessError(f"{path} is not a scores file ({type(err).__name__}: {err})".splitlines()[0],
                            "pass a file written by nas-harness runs export") from err
     return frame
+
+
+def register_run_kind(kind: str, version: str) -> None:
+    """Declare a kind of training run and its code version (its module calls this on import)."""
+    RUN_KINDS[kind] = str(version)
+
+
+def run_key_json(key: dict) -> str:
+    """The canonical text of a training run's key: sorted, compact JSON (equal keys, equal text)."""
+    try:
+        return json.dumps({k: _plain(v) for k, v in key.items()}, sort_keys=True, separators=(",", ":"),
+                          allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise HarnessError(f"a training run's key must be plain finite JSON values ({err})",
+                           "key runs by strings, ints, finite floats and bools") from err
 
 
 def current_versions() -> dict[str, str]:
@@ -152,6 +180,9 @@ class RunStore:
             " version TEXT, device TEXT, torch TEXT, dtype TEXT,"
             " score REAL, seconds REAL, error TEXT, host TEXT, created REAL,"
             f" PRIMARY KEY ({', '.join(_KEY_COLUMNS)}))")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS runs (kind TEXT, key_json TEXT, result_json TEXT, schema INTEGER,"
+            " version TEXT, seconds REAL, host TEXT, created REAL, PRIMARY KEY (kind, key_json))")
         self.db.commit()
 
     def unreadable(self, why: str) -> HarnessError:
@@ -285,5 +316,45 @@ class RunStore:
             sql, params = ("DELETE FROM scores_v1", ()) if estimator is None else \
                 ("DELETE FROM scores_v1 WHERE estimator=?", (estimator,))
             removed += self.db.execute(sql, params).rowcount
+        self.db.commit()
+        return removed
+
+    # -- training runs: results that are not one score ---------------------------------------
+    @_guarded
+    def get_run(self, kind: str, key: dict) -> dict | None:
+        """The stored result of the training run ``key`` of ``kind`` (this schema), else None."""
+        row = self.db.execute("SELECT result_json FROM runs WHERE kind=? AND key_json=? AND schema=?",
+                              (kind, run_key_json(key), RUNS_SCHEMA)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    @_guarded
+    def put_run(self, kind: str, key: dict, result: dict, seconds: float = math.nan) -> None:
+        """Commit one training run's result (JSON-able; NaN allowed) at once, replacing any under the same key."""
+        self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?)",
+                        (kind, run_key_json(key), json.dumps(result), RUNS_SCHEMA, str(key.get("version", "")),
+                         None if math.isnan(seconds) else float(seconds), platform.node(), time.time()))
+        self.db.commit()
+
+    @_guarded
+    def runs(self, kind: str | None = None) -> pd.DataFrame:
+        """Every stored training run (one kind's with ``kind``): kind, key_json, schema, version,
+        seconds, host, created, and ``current`` (readable by the code registered now)."""
+        sql = "SELECT kind, key_json, schema, version, seconds, host, created FROM runs"
+        frame = (pd.read_sql_query(sql + " ORDER BY created", self.db) if kind is None else
+                 pd.read_sql_query(sql + " WHERE kind=? ORDER BY created", self.db, params=(kind,)))
+        frame["current"] = pd.Series([s == RUNS_SCHEMA and RUN_KINDS.get(k) == v
+                                      for k, s, v in zip(frame.kind, frame.schema, frame.version)],
+                                     index=frame.index, dtype=bool)
+        return frame
+
+    @_guarded
+    def clear_runs(self, kind: str | None = None, stale_only: bool = False) -> int:
+        """Delete training runs (of one kind, and/or only those no current code reads back); returns how many."""
+        frame = self.runs(kind)
+        if stale_only:
+            frame = frame.loc[~frame.current]
+        removed = 0
+        for k, key in zip(frame.kind, frame.key_json):
+            removed += self.db.execute("DELETE FROM runs WHERE kind=? AND key_json=?", (k, key)).rowcount
         self.db.commit()
         return removed

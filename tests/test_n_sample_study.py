@@ -134,3 +134,43 @@ def test_cli_n_sample_writes_the_study_and_refuses_bad_input(nb201, tmp_path, ca
         assert main(["n-sample", *[v for kv in args.items() for v in kv]]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_cli_resumes_from_draws_file_on_a_fresh_store_and_never_shrinks_it(nb201, tmp_path, monkeypatch, caplog):
+    import logging
+
+    out = tmp_path / "study"
+    argv = ["n-sample", "--estimator", "naswot", "--protocol", "per-cell", "--ns", "2", "--batch-size", "8",
+            "--out", str(out)]
+    assert main([*argv, "--draws", "6"]) == 0
+    first = pd.read_csv(out / "draws.csv.gz")
+    assert len(first) == 6
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "another-machine"))  # an empty run store
+    with caplog.at_level(logging.INFO):
+        assert main([*argv, "--draws", "4"]) == 0
+    assert "6 scores added to the run store" in caplog.text
+    assert "0 computed now" in caplog.text  # every draw came from the file
+    again = pd.read_csv(out / "draws.csv.gz")
+    assert len(again) == 6  # the 2 draws this call did not ask for are kept
+    assert sorted(again.score.round(9)) == sorted(first.score.round(9))
+
+
+def test_consistent_decides_nothing_on_one_run_and_compares_few_published_runs_as_one_draw():
+    from harness.report.search import consistent
+
+    assert math.isnan(consistent(93.4, 0.0, 1, 91.3, 1.7, 3))
+    # 100 runs of std 1.73 against a 3-run published mean 1.4 lower: se = s*sqrt(1/100 + 1/3) ~ 1.02
+    assert consistent(88.5, 1.73, 100, 89.9, 0.21, 3) is True
+    assert consistent(88.5, 1.73, 100, 92.0, 0.21, 3) is False
+    # 500 published runs: both spreads, se = sqrt(1.0^2/500 + 0.73^2/500) ~ 0.055
+    assert consistent(89.57, 1.0, 500, 89.69, 0.73, 500) is False
+    assert consistent(89.65, 1.0, 500, 89.69, 0.73, 500) is True
+
+
+def test_cli_refuses_negative_seeds_and_a_zero_batch(nb201, tmp_path, capsys):
+    for argv, message in ((["--seed", "-1"], "--seed -1 is negative"), (["--batch-seed", "-3"], "negative"),
+                          (["--batch-size", "0"], "not positive")):
+        assert main(["n-sample", "--estimator", "naswot", "--draws", "4", "--ns", "2", *argv,
+                     "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

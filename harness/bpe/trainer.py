@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import cifar10_valid_split, load_images, random_crop_flip, stats_for
+from ..data.images import cifar10_valid_protocol
 from ..errors import HarnessError
 from .config import BPEConfig
 
@@ -60,6 +61,8 @@ class TrainData:
     dataset: str
     num_classes: int
     note: str
+    source: str = ""  # where the images came from (ImageSet.source)
+    split: str = ""  # the train/valid halves (harness.data.images.cifar10_valid_protocol)
 
     @property
     def device(self) -> torch.device:
@@ -89,6 +92,7 @@ def load_train_data(dataset: str = "cifar10", fraction: float = 1.0, valid_image
     if key in _DATA_CACHE:
         return _DATA_CACHE[key]
     images = load_images("cifar10", "train", source)
+    split = cifar10_valid_protocol()
     train_idx, valid_idx = cifar10_valid_split(images)
     train_idx = train_idx[_stratified(images.y[train_idx], fraction, seed)]
     if valid_images is not None:
@@ -102,9 +106,12 @@ def load_train_data(dataset: str = "cifar10", fraction: float = 1.0, valid_image
 
     tx, ty = put(train_idx)
     vx, vy = put(valid_idx)
+    # the halves are named only when they are NB201's file: the seeded fallback keeps the note (a
+    # run-store key of DARTS cells) it always had, so no cell stored under it is trained again
+    halves = " (NB201's cifar-split.txt halves)" if "cifar-split.txt" in split else ""
     note = (f"CIFAR-10 training set ({images.source}): {len(train_idx)} training images (fraction {fraction:g} of the "
-            f"train half), {len(valid_idx)} validation images from the valid half; test set unused")
-    data = TrainData(tx, ty, vx, vy, dataset, images.num_classes, note)
+            f"train half), {len(valid_idx)} validation images from the valid half{halves}; test set unused")
+    data = TrainData(tx, ty, vx, vy, dataset, images.num_classes, note, str(images.source), split)
     _DATA_CACHE[key] = data
     return data
 

@@ -297,6 +297,22 @@ def load_split_file(path: Path) -> dict[str, np.ndarray]:
                            'expected {"train": ["int", [indices...]], "valid": ["int", [...]]}') from err
 
 
+def _nb201_split_file() -> Path | None:
+    """``HARNESS_DATA/nb201/cifar-split.txt`` when it is there, else None."""
+    root = data_root()
+    if root is not None and (root / "nb201" / "cifar-split.txt").is_file():
+        return root / "nb201" / "cifar-split.txt"
+    return None
+
+
+def cifar10_valid_protocol(path: Path | None = None, seed: int = 0) -> str:
+    """Which halves :func:`cifar10_valid_split` gives with these arguments, in words that key
+    results: NB201's split file, or the seeded class-stratified fallback."""
+    if path is not None or _nb201_split_file() is not None:
+        return "cifar10-valid: NB201's cifar-split.txt"
+    return f"cifar10-valid: seeded (seed {seed}) class-stratified halves"
+
+
 def cifar10_valid_split(images: ImageSet, path: Path | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(train, valid) indices of NB201's ``cifar10-valid`` protocol over CIFAR-10's training set.
 
@@ -305,8 +321,7 @@ def cifar10_valid_split(images: ImageSet, path: Path | None = None, seed: int = 
     file; without it, or for images not in the official order, this returns a seeded
     class-stratified 25k/25k split and logs that it is *not* NB201's exact split.
     """
-    if path is None and data_root() is not None and (data_root() / "nb201" / "cifar-split.txt").is_file():
-        path = data_root() / "nb201" / "cifar-split.txt"
+    path = path if path is not None else _nb201_split_file()
     if path is not None:
         if not images.official_order:
             raise HarnessError(f"{images.source} is not in the official CIFAR-10 order, so {path} cannot index it",

@@ -407,7 +407,7 @@ def _protocol(results: Path) -> str:
                     continue
                 r = r.iloc[0]
                 row["runs"] = int(r.runs)
-                row[f"{label} ours"] = f"{r['mean']:.2f}±{r['std']:.2f}"
+                row[f"{label} ours"] = f"{r['mean']:.2f}±{r['std']:.2f}" if r.runs >= 2 else f"{r['mean']:.2f} (1 run)"
                 if pd.notna(r.get("published_mean")):
                     row[f"{label} published"] = f"{r.published_mean:.2f}±{r.published_std:.2f} ({int(r.published_runs)})"
                     row[f"{label} Δ"] = f"{r.delta:+.2f}"

@@ -53,11 +53,35 @@ def images_match(published_search: str, dataset: str) -> bool:
     return published_search in family.get(dataset, {dataset})
 
 
+FEW_RUNS = 10  # a published mean over at most this many runs: compared as one draw of our protocol
+
+
+def consistent(mean: float, std: float, runs: int, pub_mean: float, pub_std: float, pub_runs: int):
+    """Whether the published mean is within two standard errors of ours (NaN when undecidable).
+
+    ``std``: ours with ddof 0 (as the tables print it), converted to ddof 1 here. Fewer than two
+    of our runs decide nothing. A published mean over at most :data:`FEW_RUNS` runs (EPE-NAS: 3)
+    is treated as one draw of a ``pub_runs``-run mean of our protocol, whose spread our runs
+    measure: se = s * sqrt(1/runs + 1/pub_runs) (the paper's own std over 3 runs rests on 2
+    degrees of freedom); otherwise the two means are compared with both spreads:
+    se = sqrt(s^2/runs + pub_std^2/pub_runs)."""
+    values = (mean, std, pub_mean, pub_std)
+    if runs < 2 or pub_runs < 1 or not all(math.isfinite(v) for v in values):
+        return math.nan
+    s = std * math.sqrt(runs / (runs - 1))
+    if pub_runs <= FEW_RUNS:
+        se = s * math.sqrt(1 / runs + 1 / pub_runs)
+    else:
+        se = math.sqrt(s ** 2 / runs + pub_std ** 2 / pub_runs)
+    delta = mean - pub_mean
+    return bool(abs(delta) <= 2 * se) if se > 0 else bool(delta == 0)
+
+
 def summary_table(runs: pd.DataFrame, cells_budget: int | None = None) -> pd.DataFrame:
     """One row per accuracy column: ours (mean, std, runs) and the published one with the delta.
 
-    ``within_2se``: |delta| <= 2 * sqrt(std_ours^2/runs_ours + std_pub^2/runs_pub). ``wall_s`` is a
-    column only when ``runs`` has it (see the module docstring).
+    ``within_2se``: :func:`consistent`. ``wall_s`` is a column only when ``runs`` has it (see the
+    module docstring).
     """
     strategy, estimator = runs.strategy.iloc[0], runs.estimator.iloc[0]
     published = _published_rows(strategy, estimator, cells_budget, runs.dataset.iloc[0], str(runs.budget.iloc[0]))
@@ -76,13 +100,12 @@ def summary_table(runs: pd.DataFrame, cells_budget: int | None = None) -> pd.Dat
         pub = published[published.label == label]
         if len(pub):
             p = pub.iloc[0]
-            se = math.sqrt(std ** 2 / max(finite.size, 1) + float(p["std"]) ** 2 / float(p.runs))
             delta = mean - float(p["mean"])
             comparable = images_match(str(p.search_dataset), runs.dataset.iloc[0])
             row.update({"published_mean": float(p["mean"]), "published_std": float(p["std"]),
                         "published_runs": int(p.runs), "published_time_s": float(p.time_s), "delta": delta,
-                        "within_2se": (bool(abs(delta) <= 2 * se) if se > 0 else bool(delta == 0))
-                        if comparable else math.nan,
+                        "within_2se": consistent(mean, std, int(finite.size), float(p["mean"]), float(p["std"]),
+                                                 int(p.runs)) if comparable else math.nan,
                         "published_search": str(p.search_dataset), "comparable": comparable})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -128,8 +151,9 @@ def write_search_report(runs: pd.DataFrame, out: Path, cells_budget: int | None,
               if separate_timing else "`simulated_s`, `wall_s`, `cells`: means per run")
     write_table(summary, out, "summary", "Search summary (mean and std over runs)",
                 context + "\n\nAccuracies: 200-epoch seed means of the chosen cell (`@12`: the 12-epoch run). "
-                f"{clocks}. `within_2se`: |delta| <= 2 x the standard error "
-                "of the difference of the two means. Published numbers: `baselines/nb201_search.csv`.", digits=2)
+                f"{clocks}. `within_2se`: |delta| <= 2 standard errors (`consistent` in harness/report/search.py: "
+                "of the difference of the two means, or, for a published mean over at most 10 runs, of our protocol's "
+                "mean over as many runs; empty with fewer than 2 of our runs). Published numbers: `baselines/nb201_search.csv`.", digits=2)
     return summary
 
 
@@ -161,7 +185,9 @@ def combined_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
                 if isinstance(search, str) and not images_match(search, head.dataset):
                     row[f"{r.metric} published (Δ)"] = f"{published} (n/c: searched on {search})"
                     continue
-                flag = "" if r.within_2se in (True, "True") else " *"
+                verdict = consistent(float(r["mean"]), float(r["std"]), int(r["runs"]), float(r.published_mean),
+                                     float(r.published_std), int(r.get("published_runs", 0) or 0))
+                flag = " *" if verdict is False else ""  # recomputed, so older summaries follow the same rule
                 row[f"{r.metric} published (Δ)"] = f"{published} ({r.delta:+.2f}{flag})"
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -171,9 +197,6 @@ def combined_table(summaries: list[pd.DataFrame]) -> pd.DataFrame:
     for label in SPLITS:
         order += [c for c in (label, f"{label} published (Δ)") if c in table]
     return table[order]
-
-
-FEW_RUNS = 10  # a published mean over at most this many runs gets the fraction of subsets reaching it
 
 
 def study_table(runs_frames: dict[int, pd.DataFrame], estimator: str, dataset: str) -> pd.DataFrame:
@@ -203,11 +226,11 @@ def study_table(runs_frames: dict[int, pd.DataFrame], estimator: str, dataset: s
                     fraction, how = math.nan, f"published over {k} runs: see within_2se"
                 else:
                     fraction, how = fraction_reaching(finite, float(p["mean"]), k)
-                se = math.sqrt(row["std"] ** 2 / max(finite.size, 1) + float(p["std"]) ** 2 / k)
                 delta = row["mean"] - float(p["mean"])
                 row.update({"published_mean": float(p["mean"]), "published_std": float(p["std"]),
                             "published_runs": k, "delta": delta,
-                            "within_2se": bool(abs(delta) <= 2 * se) if comparable else math.nan,
+                            "within_2se": consistent(row["mean"], row["std"], row["runs"], float(p["mean"]),
+                                                     float(p["std"]), k) if comparable else math.nan,
                             "frac_subsets_reaching": fraction, "subsets": how,
                             "published_search": str(p.search_dataset), "comparable": comparable})
             rows.append(row)
@@ -248,8 +271,10 @@ def write_study_report(runs_frames: dict[int, pd.DataFrame], estimator: str, dat
                 context + "\n\nOurs: mean and std (ddof 0) of the chosen cell's 200-epoch seed-mean accuracy over "
                 "the runs. `frac_subsets_reaching`: the fraction of the subsets of our runs, as many runs as the "
                 "paper averaged, whose mean is at least the published mean (`subsets`: every subset, or 10^6 "
-                "random ones; only where the paper averaged at most 10 runs). `within_2se`: |delta| <= 2 x the standard "
-                "error of the difference of the two means. `comparable`: False where the published search scored other images than ours "
+                "random ones; only where the paper averaged at most 10 runs; one-sided: near 0 the published figure is "
+                "better than our protocol typically gives, near 1 worse). `within_2se`: |delta| <= 2 standard errors, "
+                "se = s sqrt(1/n + 1/k) for a published mean over k <= 10 runs (one draw of our k-run mean), else "
+                "sqrt(s^2/n + s_pub^2/k) (s with ddof 1; empty with fewer than 2 of our runs). `comparable`: False where the published search scored other images than ours "
                 "(`published_search`); such columns are shown, not compared.", digits=3)
     for label in ("C10 test", "C10 val"):
         study_plot(runs_frames, table, label, f"{estimator} on {dataset}: {label}", out,

@@ -23,10 +23,17 @@ second-order alpha gradient is computed in fp32.
 The derived cell (argmax of alpha per edge, ``none`` included) is looked up in the benchmark.
 DARTS collapsing to all-skip cells on NB201 (54.30 % CIFAR-10 test in the NB201 paper) is the
 published behaviour and is not prevented here.
+
+Every run of ``nas-harness supernet`` (:func:`stored_search`) is committed to the run store
+(kind ``supernet``) the moment it finishes, keyed by everything that determines it (see
+:func:`run_key`): asking for the same run again reads it back instead of training, so a command
+interrupted after some runs, or one whose ``--out`` could not be written, trains only what is
+missing when it is run again. :func:`search` itself (and the ``run_*`` wrappers) always trains.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -44,6 +51,8 @@ from ..data import stats_for
 from ..devices import resolve_device
 from ..errors import HarnessError
 from ..models.nb201_supernet import NB201SuperNet
+from ..paths import portable_path
+from ..runstore import RunStore, register_run_kind
 from ..spaces.nb201 import EDGES, OPS
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,13 @@ log = logging.getLogger(__name__)
 METHODS = ("darts-v1", "darts-v2", "gdas")
 ARCH_DATA = ("valid", "train-split")  # where alpha's batches come from (see the module docstring)
 DEFAULT_BPE = "e10-b64-lr0.025-l1-c8-i16-f0.1-v2000"
+KIND = "supernet"  # the run store's kind of these training runs
+#: the version of :func:`search`'s training; bump it whenever a change alters what a run computes,
+#: so that runs stored by the older code are never read back as this code's
+VERSION = "1"
+register_run_kind(KIND, VERSION)
+OPTION_DEFAULTS = {"arch_lr": 3e-4, "arch_wd": 1e-3, "tau_max": 10.0, "tau_min": 0.1, "grad_clip": 5.0,
+                   "lr_min": 0.0, "arch_data": "valid"}  # :func:`search`'s own defaults
 
 
 @dataclass
@@ -68,6 +84,7 @@ class DifferentiableResult:
     alpha_init: list = field(default_factory=list)  # softmax(alpha) before the first step
     arch_data: str = "valid"
     steps: int = 0  # optimisation steps (each: one alpha step and one weight step)
+    cached: bool = False  # read back from the run store (wall_s, hardware: of the run that trained it)
 
 
 def _entropy(alpha: torch.Tensor) -> float:
@@ -216,6 +233,62 @@ def search(method: str, config: BPEConfig, seed: int = 0, device: torch.device |
                                 F.softmax(model.alpha.detach().float(), -1).cpu().tolist(), history,
                                 time.perf_counter() - start, hardware(device), str(device), config.label,
                                 alpha_init, arch_data, steps * config.epochs)
+
+
+def _options(method: str, options: dict) -> dict:
+    """:func:`search`'s options with its defaults filled in, as plain numbers (one key per run)."""
+    unknown = sorted(set(options) - set(OPTION_DEFAULTS))
+    if unknown:
+        raise TypeError(f"search() got an unexpected keyword argument {unknown[0]!r}")
+    opts = {**OPTION_DEFAULTS, **options}
+    opts = {k: (v if k == "arch_data" else float(v)) for k, v in opts.items()}
+    _check(method, **opts)
+    return opts
+
+
+def run_key(method: str, config: BPEConfig, seed: int, device: torch.device, data, options: dict) -> dict:
+    """Everything that determines one supernet run: the method, the BPE (its full label), the seed,
+    the data (dataset, images, split protocol, image counts), the optimisers' settings, the
+    device type, torch version, dtype and this code's :data:`VERSION`."""
+    opts = _options(method, options)
+    if method != "gdas":  # the temperature is GDAS's alone: DARTS runs do not depend on it
+        opts.pop("tau_max"), opts.pop("tau_min")
+    return {"method": method, "config": config.label, "seed": int(seed), "dataset": "cifar10",
+            "split": data.split, "images": portable_path(data.source) if data.source else "",
+            "train_images": int(len(data.train_y)), "valid_images": int(len(data.valid_y)), **opts,
+            "device": torch.device(device).type, "torch": torch.__version__, "dtype": "float32", "version": VERSION}
+
+
+def _to_json(result: DifferentiableResult) -> dict:
+    record = dataclasses.asdict(result)
+    record.pop("cached")
+    return record
+
+
+def _from_json(record: dict) -> DifferentiableResult:
+    names = {f.name for f in dataclasses.fields(DifferentiableResult)} - {"cached"}
+    values = {k: v for k, v in record.items() if k in names}
+    values["ops"] = tuple(values["ops"])
+    return DifferentiableResult(**values, cached=True)
+
+
+def stored_search(method: str, config: BPEConfig, seed: int = 0, device: torch.device | str | None = None, *,
+                  store: RunStore | None = None, progress: bool = False, **options) -> DifferentiableResult:
+    """:func:`search` through the run store: a run stored under the same :func:`run_key` is read
+    back (``cached=True``, no training); otherwise it is trained and committed the moment it
+    finishes. A run interrupted mid-training stores nothing and is trained again."""
+    opts = _options(method, options)
+    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    store = store or RunStore()
+    data = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device)
+    key = run_key(method, config, seed, device, data, opts)
+    record = store.get_run(KIND, key)
+    if record is not None:
+        log.info("%s seed %d under %s: read back from the run store %s", method, seed, config.label, store.path)
+        return _from_json(record)
+    result = search(method, config, seed, device, progress=progress, **opts)
+    store.put_run(KIND, key, _to_json(result), result.wall_s)
+    return result
 
 
 def run_differentiable(method: str, config: BPEConfig, seed: int = 0, device: torch.device | str | None = None,
@@ -381,11 +454,15 @@ def cmd(args) -> int:
     out = out_folder(args.out)  # created and probe-written before any training: a bad --out costs none
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    store = RunStore()  # a damaged or unwritable run store: one line, before any training
     bench = NB201.open()
     summaries = []
     for method in methods:
-        results = [search(method, config, seed=args.seed + r, device=device, progress=True, **options)
+        results = [stored_search(method, config, seed=args.seed + r, device=device, store=store, progress=True,
+                                 **options)
                    for r in tqdm(range(args.runs), desc=method, unit="run", disable=args.runs < 2)]
+        read = sum(r.cached for r in results)
+        print(f"{method}: {len(results) - read} run(s) trained, {read} read back from the run store {store.path}")
         target = out if len(methods) == 1 else out / method
         summary = write_differentiable(results, bench, target, _context(method, results, args))
         summaries.append(summary)
