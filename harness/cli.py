@@ -884,7 +884,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="inspect and prune the run store of scores and training runs").add_subparsers(
         dest="runs_command", required=True, parser_class=_Parser)
-    for name, text in (("list", "scores per estimator, version, device, torch and dtype"),
+    for name, text in (("list", "scores per estimator, version, device, torch and dtype; training runs per kind"),
                        ("show", "the stored scores themselves"), ("clear", "delete stored scores")):
         p = runs.add_parser(name, help=text)
         p.add_argument("--estimator", help="only this estimator's scores")
