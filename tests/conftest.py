@@ -144,3 +144,24 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"{len(skipped)} tests skipped for data: they need the full data (HARNESS_DATA=../shared/data, "
             "or `nas-harness data fetch all`); the rest ran on the miniature in tests/fixtures/data")
+
+
+def refused(capsys, *argv) -> str:
+    """Run the CLI; assert exit 2 with exactly one error line and no traceback; return that line."""
+    from harness.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if not line.startswith(("INFO", "WARNING", "DEBUG"))]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("nas-harness: error:")
+    return lines[0]
+
+
+def one_line(err) -> str:
+    """The text of a HarnessError, asserted to be one non-empty line."""
+    text = str(err)
+    assert text and len(text.splitlines()) == 1 and "\n" not in text, repr(text)
+    return text

@@ -23,25 +23,10 @@ from harness.search import Evaluation, Option, check_options, run_strategy
 from harness.search.base import Budget
 from harness.spaces.nb201 import FORMAT, OPS, arch_to_str, parse_arch
 
+from .conftest import one_line, refused
+
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
-
-def refused(capsys, *argv) -> str:
-    """Run the CLI; assert exit 2 with exactly one error line and no traceback; return that line."""
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if not line.startswith(("INFO", "WARNING", "DEBUG"))]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("nas-harness: error:")
-    return lines[0]
-
-
-def one_line(err: HarnessError) -> str:
-    text = str(err)
-    assert text and len(text.splitlines()) == 1 and "\n" not in text, repr(text)
-    return text
 
 
 # -- 1. strategy options: declared once (type, range), checked before any run --------------------

@@ -40,28 +40,11 @@ from harness.data.images import load_cifar_python, load_images, load_npz
 from harness.errors import HarnessError
 from harness.runstore import RunStore
 
-from .conftest import data_folder, require_data
+from .conftest import data_folder, one_line, refused, require_data
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 NATS = "nb201/nats_fixtures/NATS-tss-v1_0-3ffb9-simple"
 
-
-def refused(capsys, *argv) -> str:
-    """Run the CLI; assert exit 2 with exactly one error line and no traceback; return that line."""
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if not line.startswith(("INFO", "WARNING", "DEBUG"))]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("nas-harness: error:")
-    return lines[0]
-
-
-def one_line(err: HarnessError) -> str:
-    text = str(err)
-    assert text and "\n" not in text, repr(text)
-    return text
 
 
 def has(line: str, *words: str) -> None:
