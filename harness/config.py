@@ -25,15 +25,21 @@ def harness_home() -> Path:
     home = Path(value or Path.home() / ".cache" / "nas-harness").expanduser()
     where = f"{HOME_ENV}={value}" if value else f"the store folder {home} (HARNESS_HOME is not set)"
     fix = f"set {HOME_ENV} (or --home) to a folder you can write, e.g. export {HOME_ENV}=~/.cache/nas-harness"
-    if home.exists() and not home.is_dir():
+    return make_folder(home, where, fix)
+
+
+def make_folder(path: Path, where: str, fix: str) -> Path:
+    """``path`` created as a folder (with its parents); a file in the way, or a parent that cannot
+    be created, is a one-line error naming ``where``."""
+    if path.exists() and not path.is_dir():
         raise HarnessError(f"{where} is a file, not a folder", fix)
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        blocker = next((p for p in home.parents if p.exists() and not p.is_dir()), None)
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         why = f"{blocker} is a file" if blocker is not None else err.strerror or reason(err)
         raise HarnessError(f"{where} cannot be created ({why})", fix) from err
-    return home
+    return path
 
 
 def data_root(required: bool = False) -> Path | None:

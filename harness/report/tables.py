@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import make_folder
 from ..errors import HarnessError, reason
 
 log = logging.getLogger(__name__)
@@ -33,14 +34,7 @@ def out_folder(value: str | os.PathLike, flag: str = "--out") -> Path:
     written in it and removed again; anything else is one line, before any work starts."""
     path = Path(value).expanduser()
     fix = "pass a folder you can write (it is created when absent)"
-    if path.exists() and not path.is_dir():
-        raise HarnessError(f"{flag} {value} is a file, not a folder", fix)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-        why = f"{blocker} is a file" if blocker is not None else _why(err)
-        raise HarnessError(f"{flag} {value} cannot be created ({why})", fix) from err
+    make_folder(path, f"{flag} {value}", fix)
     probe = None
     try:
         handle, probe = tempfile.mkstemp(prefix=".nas-harness-probe-", dir=path)
