@@ -485,15 +485,22 @@ def cmd_agree_naslib(args) -> int:
     if args.noise_floor and (noise_batch, noise_init) == (args.batch_seed, args.init_seed):
         raise HarnessError("the noise-floor run has the same batch and init seeds as the main run",
                            "give --noise-batch-seed or --noise-init-seed another value")
-    ours = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
-                       batch_seed=args.batch_seed, init_seed=args.init_seed, device=device)
-    context = (f"{len(indices)} NB201 cells of NASLib's file on {args.dataset}; ours: batch of {args.batch_size} "
-               f"training images (batch seed {args.batch_seed}), init seed {args.init_seed}, device {device}.")
+    if not 1 <= args.batch_size <= 50000:
+        raise HarnessError(f"--batch-size {args.batch_size} is outside 1..50000", "give e.g. --batch-size 64")
+    options = dict(batch_size=args.batch_size, device=device, augment=args.augment, batch_protocol=args.batch_protocol)
+    ours = score_cells(bench.arch, indices, args.dataset, specs, batch_seed=args.batch_seed, init_seed=args.init_seed,
+                       **options)
+    images = f"{args.batch_size} training images{' with random crop and flip' if args.augment else ''}"
+    batches = (f"one batch of {images} for every cell (batch seed {args.batch_seed})" if args.batch_protocol == "shared"
+               else f"a batch of {images} for each cell (seed derived from the cell and root {args.batch_seed})")
+    context = (f"{len(indices)} NB201 cells of NASLib's file on {args.dataset}; ours: {batches}, init seed "
+               f"{args.init_seed} + cell index, device {device}.")
     again = None
     if args.noise_floor:
-        again = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
-                            batch_seed=noise_batch, init_seed=noise_init, device=device)
-        context += (f" Noise floor: the same cells scored again on batch seed {noise_batch}, init seed {noise_init}.")
+        again = score_cells(bench.arch, indices, args.dataset, specs, batch_seed=noise_batch, init_seed=noise_init,
+                            **options)
+        context += (f" Noise floor: the same cells scored again, batch seed {'root ' if args.batch_protocol != 'shared' else ''}"
+                    f"{noise_batch}, init seed {noise_init} + cell index.")
     table = write_agreement_report(ours, naslib, bench, args.dataset, out, context, n_boot=args.n_boot, again=again)
     print(context + "\n")
     print(to_markdown(table, 3))
@@ -961,6 +968,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--batch-seed", type=int, default=42)
     p.add_argument("--init-seed", type=int, default=0)
+    p.add_argument("--batch-protocol", choices=("shared", "per-cell"), default="shared",
+                   help="shared: one batch for every cell (default); per-cell: a batch per cell, as NASLib's runner")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
+                   help="random crop (pad 4) and flip on the batch (NASLib's loader does; default off)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--out", required=True, help="output folder")

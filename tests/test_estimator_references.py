@@ -346,6 +346,39 @@ def test_fisher_equals_the_paper_formula(cell, batch):
     _assert_close(_harness("fisher", cell, batch), reference, what="fisher")
 
 
+def _fisher_released_code(net: nn.Module, batch: Batch) -> float:
+    """Abdelfattah et al.'s released fisher: the per-channel value of every Conv2d/Linear layer
+    is broadcast to that channel's weights (weight.shape[1:]) and every element summed."""
+    net.train()
+    layers = _weight_layers(net)
+    saved = {}
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        saved[module] = output
+
+    handles = [m.register_forward_hook(keep) for m in layers]
+    F.cross_entropy(_logits(net, batch.x), batch.y).backward()
+    for h in handles:
+        h.remove()
+    elements = []
+    for m in layers:
+        a = saved[m]
+        g_nk = (a.detach() * a.grad).sum(dim=(2, 3)) if a.dim() == 4 else a.detach() * a.grad
+        del_k = g_nk.pow(2).mean(0).mul(0.5)
+        elements.append(del_k.abs().view(-1, *[1] * (m.weight.dim() - 1)).expand(m.weight.shape))
+    return float(sum(e.sum() for e in elements))
+
+
+@pytest.mark.parametrize("cell", FOUR)
+def test_fisher_official_equals_the_released_code(cell, batch):
+    """Found with NASLib's agreement table (fisher 0.899 vs a noise floor of 0.969): the released
+    code (which NASLib copies) weights every layer by its fan-in."""
+    reference = _fisher_released_code(_official(cell), batch)
+    _assert_close(_harness("fisher", cell, batch, variant="official"), reference, what="fisher:official")
+    assert abs(_harness("fisher", cell, batch) - reference) > RTOL * abs(reference)  # the variants differ
+
+
 @pytest.mark.parametrize("cell", FOUR)
 def test_l2_norm_equals_the_formula(cell, batch):
     reference = float(sum(m.weight.detach().norm(2) for m in _weight_layers(_official(cell))))

@@ -59,8 +59,39 @@ def test_agree_command_small_case(tmp_path, nb201, capsys):
     noise = table.set_index("estimator").noise_spearman
     assert noise["params"] == pytest.approx(1.0) and noise["flops"] == pytest.approx(1.0)
     assert 0.5 < noise["synflow"] <= 1.0
-    assert "Noise floor: the same cells scored again on batch seed 43, init seed 100000" in \
+    assert "Noise floor: the same cells scored again, batch seed 43, init seed 100000 + cell index" in \
         (tmp_path / "naslib_agreement.md").read_text()
+
+
+def test_per_cell_batches_as_naslib(nb201, harness_data, tmp_path):
+    """NASLib's runner draws a fresh (augmented) batch for every cell: ``per-cell`` gives each cell
+    its own batch seed, the same on a rerun, and the same batch to every estimator of a cell."""
+    from harness.estimators.run import EstimatorSpec, score_cells
+    from harness.runstore import RunStore
+
+    specs = [EstimatorSpec.parse("fisher"), EstimatorSpec.parse("fisher:official")]
+    cells = [0, 11, 284]
+    kwargs = dict(batch_size=16, batch_seed=42, augment=True, store=RunStore(tmp_path / "runs.sqlite"))
+    per_cell = score_cells(nb201.arch, cells, "cifar10", specs, batch_protocol="per-cell", **kwargs)
+    again = score_cells(nb201.arch, cells, "cifar10", specs, batch_protocol="per-cell", **kwargs)
+    shared = score_cells(nb201.arch, cells, "cifar10", specs, **kwargs)
+    assert not per_cell.cached.any() and again.cached.all()
+    assert per_cell.score.tolist() == again.score.tolist()
+    assert not np.allclose(per_cell.score, shared.score)  # other batches
+    # fisher:official weighs every layer by its fan-in: the ratio to the plain sum differs per cell
+    wide = per_cell.pivot(index="index", columns="estimator", values="score")
+    ratio = wide["fisher:official"] / wide["fisher:paper"]
+    assert (ratio > 9).all() and ratio.nunique() == len(cells)
+    with pytest.raises(HarnessError, match="batch protocol"):
+        score_cells(nb201.arch, cells, "cifar10", specs, batch_protocol="per-run", **kwargs)
+
+
+def test_naslib_failure_sentinel_is_a_failure(harness_data):
+    """NASLib writes -1e8 for a NaN/inf score; read back it is NaN (a failure), never a number."""
+    naslib = load_naslib_scores()
+    assert not (naslib.score == -1e8).any()
+    failed = naslib[naslib.score.isna()]
+    assert set(failed.estimator) == {"epe_nas", "jacob_cov"} and len(failed[failed.dataset == "cifar10"]) == 2
 
 
 def test_agree_command_without_noise_floor_and_same_seeds_refused(tmp_path, nb201, capsys):

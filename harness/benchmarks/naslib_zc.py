@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 DEFAULT_FILE = "nb201/naslib_zc_nasbench201_725.json"
+FAILED = -1e8  # NASLib's stand-in for a NaN or inf score
 
 #: NASLib's estimator names -> ours (name[:variant])
 ESTIMATOR_NAMES = {"nwot": "naswot", "jacov": "jacob_cov", "epe_nas": "epe_nas", "synflow": "synflow",
@@ -46,7 +48,9 @@ def naslib_key_to_arch(key: str | tuple) -> str:
 def load_naslib_scores(path: str | Path | None = None) -> pd.DataFrame:
     """Tidy table: dataset, arch, naslib_estimator, estimator, score, seconds, val_accuracy.
 
-    ``path`` defaults to ``HARNESS_DATA/nb201/naslib_zc_nasbench201_725.json``.
+    ``path`` defaults to ``HARNESS_DATA/nb201/naslib_zc_nasbench201_725.json``. NASLib writes
+    -1e8 for a score that came out NaN or inf (its ``zerocost.py``); such a score is read back as
+    NaN, a failure, so that it is counted as one instead of ranked as a number.
     """
     path = Path(path) if path else data_file(DEFAULT_FILE, "NASLib's NB201 score file")
     if not path.is_file():
@@ -63,8 +67,10 @@ def load_naslib_scores(path: str | Path | None = None) -> pd.DataFrame:
             for name, value in entry.items():
                 if not isinstance(value, dict) or "score" not in value:
                     continue
+                score = float(value["score"])
                 rows.append({"dataset": dataset, "arch": arch, "naslib_estimator": name,
-                             "estimator": ESTIMATOR_NAMES.get(name, name), "score": float(value["score"]),
+                             "estimator": ESTIMATOR_NAMES.get(name, name),
+                             "score": math.nan if score == FAILED else score,
                              "seconds": float(value.get("time", float("nan"))),
                              "val_accuracy": float(entry.get("val_accuracy", float("nan")))})
     if not rows:

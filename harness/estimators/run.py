@@ -22,6 +22,7 @@ from ..errors import HarnessError
 from ..models.nb201 import build_network
 from ..paths import portable_path
 from ..runstore import RunStore, ScoreKey
+from ..seeds import BATCH, derive
 from .base import ESTIMATORS, Batch, score
 
 log = logging.getLogger(__name__)
@@ -111,25 +112,57 @@ class CellScorer:
         return float(result.score), float(result.seconds), result.error or "", False
 
 
+BATCH_PROTOCOLS = ("shared", "per-cell")
+
+
 def score_cells(arch_of, indices: Sequence[int], dataset: str, estimators: Sequence[EstimatorSpec], *,
                 batch_size: int, batch_seed: int, init_seed: int = 0, augment: bool = False,
                 device: torch.device | None = None, store: RunStore | None = None, space: str = "nb201",
-                image_source=None) -> pd.DataFrame:
+                image_source=None, batch_protocol: str = "shared") -> pd.DataFrame:
     """Scores of every (cell, estimator); cached ones are read back, missing ones computed.
 
-    ``arch_of(index) -> arch string``. Returns one row per cell and estimator: index, arch,
+    ``arch_of(index) -> arch string``. ``batch_protocol``: ``shared``, one batch (``batch_seed``)
+    for every cell; ``per-cell``, cell ``i`` gets its own batch, seed ``derive(1, batch_seed, i)``
+    (as NASLib's zero-cost runner, which draws a fresh batch from its loader for every cell). Every
+    estimator sees the same batch for a cell. Returns one row per cell and estimator: index, arch,
     estimator, score, seconds, error, cached.
     """
+    if batch_protocol not in BATCH_PROTOCOLS:
+        raise HarnessError(f"batch protocol {batch_protocol!r} is not known", f"use {' or '.join(BATCH_PROTOCOLS)}")
     device = device or default_device()
     store = store or RunStore()
-    batch, source = make_batch(dataset, batch_size, batch_seed, augment, device, image_source)
-    scorers = [CellScorer(arch_of, dataset, spec, batch=batch, images=source, batch_size=batch_size,
-                          batch_seed=batch_seed, init_seed=init_seed, augment=augment, device=device, store=store,
-                          space=space) for spec in estimators]
+    images = load_images(dataset, "train", image_source)
+    if not 1 <= batch_size <= len(images):
+        raise HarnessError(f"batch size {batch_size} does not fit {len(images)} {dataset} training images",
+                           f"use a batch size of 1..{len(images)}")
+
+    def batch_of(seed: int):
+        built: list[Batch] = []
+
+        def build() -> Batch:  # built once, when a score is not cached, and shared by the cell's scorers
+            if not built:
+                idx = sample_batch(images.y, batch_size, seed)
+                x, y = to_tensor_batch(images, idx, device=device, augment=augment,
+                                       generator=torch.Generator().manual_seed(seed))
+                built.append(Batch(x, y, images.num_classes, dataset, seed))
+            return built[0]
+        return build
+
+    def scorers_for(seed: int, batch) -> list[CellScorer]:
+        return [CellScorer(arch_of, dataset, spec, batch=batch, images=images.source, batch_size=batch_size,
+                           batch_seed=seed, init_seed=init_seed, augment=augment, device=device, store=store,
+                           space=space) for spec in estimators]
+
+    shared = scorers_for(batch_seed, batch_of(batch_seed)) if batch_protocol == "shared" else None
     rows = []
     todo = 0
     for index in tqdm(list(indices), desc=f"scoring {dataset}", unit="cell", disable=len(indices) < 5):
         arch = arch_of(int(index))
+        if shared is not None:
+            scorers = shared
+        else:
+            seed = derive(BATCH, batch_seed, int(index))
+            scorers = scorers_for(seed, batch_of(seed))
         for scorer in scorers:
             value, seconds, error, was_cached = scorer.score(int(index))
             todo += not was_cached

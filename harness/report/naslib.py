@@ -30,10 +30,9 @@ def agreement_table(ours: pd.DataFrame, naslib: pd.DataFrame, bench: NB201, data
     with ``ours`` is the *noise floor* (``noise_spearman``): how far two runs of the same code
     agree, the most that agreement with another implementation (on other batches) can show."""
     truth_desc, truth = ground_truths(bench, dataset)[TRUTH]
-    ours = ours.assign(name=ours.estimator.str.partition(":")[0])
     rows = []
-    for name, mine in ours.groupby("name", sort=False):
-        theirs = naslib[naslib.estimator == name]
+    for label, mine in ours.groupby("estimator", sort=False):  # each variant (fisher, fisher:official) a row
+        theirs = naslib[naslib.estimator == label.partition(":")[0]]
         if theirs.empty:
             continue
         both = mine.merge(theirs[["arch", "score", "seconds"]], on="arch", suffixes=("", "_naslib"))

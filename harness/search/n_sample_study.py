@@ -38,18 +38,13 @@ from ..errors import HarnessError
 from ..estimators.base import Batch
 from ..estimators.run import CellScorer, EstimatorSpec, default_device
 from ..runstore import RunStore
+from ..seeds import BATCH, INIT, derive  # noqa: F401 - derive is part of this module's API
 from .base import SearchResult
 
 log = logging.getLogger(__name__)
 
 KINDS = ("per-cell", "per-run", "shared")
-BATCH, INIT = 1, 2  # the first part of every derived batch / init seed: the two never coincide
 BLOCK = 1000  # draws per seeded block of the stream (so a longer stream extends a shorter one)
-
-
-def derive(*parts: int) -> int:
-    """A 32-bit seed from integers (numpy's SeedSequence): the same parts give the same seed."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
