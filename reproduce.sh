@@ -117,10 +117,14 @@ case "$job" in
     fi
     ;;
   long)
-    ests=epe_nas,naswot,synflow,snip,grad_norm,grasp,fisher,jacob_cov,zen,l2_norm,plain,params,flops
+    ests=epe_nas,naswot,synflow,snip,grad_norm,grasp,fisher,fisher:official,jacob_cov,zen,l2_norm,plain,params,flops
     nas-harness correlate --dataset cifar10 --estimators "$ests" --archs 1000 --seed 0 \
       --batch-size 64 --batch-seed 42 --out results/correlate-cifar10
-    nas-harness agree naslib --dataset cifar10 --batch-size 64 --batch-seed 42 --out results/naslib
+    nas-harness agree naslib --dataset cifar10 --estimators "${ests/,zen/}" --batch-size 64 --batch-seed 42 \
+      --out results/naslib
+    # the same under NASLib's own protocol: a fresh batch of 32 augmented images for every cell
+    nas-harness agree naslib --dataset cifar10 --estimators epe_nas,fisher,fisher:official,jacob_cov,naswot \
+      --batch-protocol per-cell --augment --batch-size 32 --batch-seed 42 --out results/naslib-protocol
     # every cell scored once per estimator (about 45 min each), then 500 N-sample runs per N from that cache
     for est in naswot epe_nas; do
       nas-harness correlate --dataset cifar10 --estimators $est --archs 15625 --seed 0 \

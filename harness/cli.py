@@ -51,6 +51,30 @@ def _device(value: str | None):
     return resolve_device(value)
 
 
+def _add_executor_options(p) -> None:
+    g = p.add_argument_group("where the work runs (the run store is written by this process only)")
+    g.add_argument("--executor", default="local", help="local (default), processes or ray")
+    g.add_argument("--workers", type=int, default=1, help="worker processes (--executor processes; default 1)")
+    g.add_argument("--threads", type=int, help="torch threads per worker process (default: cores / workers)")
+    g.add_argument("--address", help="Ray cluster address (--executor ray; default: a local Ray instance)")
+    g.add_argument("--retries", type=int, default=2,
+                   help="how often a task whose worker died is handed out again (default 2)")
+
+
+def _executor_config(args):
+    """``--executor`` and its options, checked (one line)."""
+    from .executors import ExecutorConfig
+
+    return ExecutorConfig(args.executor, args.workers, args.threads, args.address, args.retries)
+
+
+def _executor(args, device):
+    """The executor of ``--executor`` (a GPU per task on Ray when the work runs on CUDA)."""
+    from .executors import make_executor
+
+    return make_executor(_executor_config(args), gpus_per_task=1.0 if device.type == "cuda" else 0.0)
+
+
 def _count(minimum: int, what: str):
     """An argparse ``type``: an integer >= ``minimum`` (``what`` says what it counts)."""
 
@@ -343,14 +367,17 @@ def cmd_correlate(args) -> int:
         raise HarnessError("give either --archs N (with --seed) or --indices FILE", "see nas-harness correlate --help")
     specs = _estimator_specs(args.estimators)
     device = _device(args.device)
+    _executor_config(args)
     out = _out_dir(args.out)
     bench = _open_nb201(args)
     indices = (sample_indices(args.archs, args.seed, len(bench)) if args.archs is not None
                else _read_indices(args.indices, len(bench)))
     bench.query(indices, dataset="cifar100", split="x-valid", epochs=200, seed="mean")  # validates the indices
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    scores = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
-                         batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment, device=device)
+    with _executor(args, device) as executor:
+        scores = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
+                             batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment, device=device,
+                             executor=executor)
     cells = f"{len(indices)} NB201 cells ({'seed ' + str(args.seed) if args.archs is not None else args.indices})"
     trained = [s.label for s in specs if s.name == "bpe"]
     scored = [s.label for s in specs if s.name != "bpe"]
@@ -466,6 +493,7 @@ def cmd_agree_naslib(args) -> int:
 
     device = _device(args.device)
     specs = _estimator_specs(args.estimators) if args.estimators is not None else None
+    _executor_config(args)
     out = _out_dir(args.out)
     bench = _open_nb201(args)
     naslib = load_naslib_scores(args.file)
@@ -487,18 +515,20 @@ def cmd_agree_naslib(args) -> int:
                            "give --noise-batch-seed or --noise-init-seed another value")
     if not 1 <= args.batch_size <= 50000:
         raise HarnessError(f"--batch-size {args.batch_size} is outside 1..50000", "give e.g. --batch-size 64")
-    options = dict(batch_size=args.batch_size, device=device, augment=args.augment, batch_protocol=args.batch_protocol)
-    ours = score_cells(bench.arch, indices, args.dataset, specs, batch_seed=args.batch_seed, init_seed=args.init_seed,
-                       **options)
+    executor = _executor(args, device)
+    options = dict(batch_size=args.batch_size, device=device, augment=args.augment, batch_protocol=args.batch_protocol,
+                   executor=executor)
+    with executor:
+        ours = score_cells(bench.arch, indices, args.dataset, specs, batch_seed=args.batch_seed,
+                           init_seed=args.init_seed, **options)
+        again = None if not args.noise_floor else score_cells(
+            bench.arch, indices, args.dataset, specs, batch_seed=noise_batch, init_seed=noise_init, **options)
     images = f"{args.batch_size} training images{' with random crop and flip' if args.augment else ''}"
     batches = (f"one batch of {images} for every cell (batch seed {args.batch_seed})" if args.batch_protocol == "shared"
                else f"a batch of {images} for each cell (seed derived from the cell and root {args.batch_seed})")
     context = (f"{len(indices)} NB201 cells of NASLib's file on {args.dataset}; ours: {batches}, init seed "
                f"{args.init_seed} + cell index, device {device}.")
-    again = None
     if args.noise_floor:
-        again = score_cells(bench.arch, indices, args.dataset, specs, batch_seed=noise_batch, init_seed=noise_init,
-                            **options)
         context += (f" Noise floor: the same cells scored again, batch seed {'root ' if args.batch_protocol != 'shared' else ''}"
                     f"{noise_batch}, init seed {noise_init} + cell index.")
     table = write_agreement_report(ours, naslib, bench, args.dataset, out, context, n_boot=args.n_boot, again=again)
@@ -887,6 +917,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--out", required=True, help="output folder")
+    _add_executor_options(p)
     p.set_defaults(func=cmd_correlate)
 
     runs = sub.add_parser("runs", help="inspect and prune the run store of scores and training runs").add_subparsers(
@@ -980,6 +1011,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-batch-seed", type=int, help="batch seed of the noise-floor run (default --batch-seed + 1)")
     p.add_argument("--noise-init-seed", type=int,
                    help=f"init seed of the noise-floor run (default --init-seed + {NOISE_INIT_OFFSET})")
+    _add_executor_options(p)
     p.set_defaults(func=cmd_agree_naslib)
 
     bpe = sub.add_parser("bpe", help="budgeted performance estimation").add_subparsers(

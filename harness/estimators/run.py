@@ -8,7 +8,8 @@ order), and its score, time and failure reason are committed to the :class:`RunS
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -19,11 +20,12 @@ from tqdm import tqdm
 from ..data import load_images, sample_batch, to_tensor_batch
 from ..devices import default_device  # noqa: F401 - re-exported: callers import it from here
 from ..errors import HarnessError
+from ..executors import Executor, LocalExecutor
 from ..models.nb201 import build_network
 from ..paths import portable_path
 from ..runstore import RunStore, ScoreKey
 from ..seeds import BATCH, derive
-from .base import ESTIMATORS, Batch, score
+from .base import ESTIMATORS, Batch, ScoreResult, score
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +106,66 @@ class CellScorer:
         cached = self.store.get(key)
         if cached is not None:
             return float(cached[0]), float(cached[1]), cached[2] or "", True
-        torch.manual_seed(self.init_seed + int(index))
-        net = build_network(self.arch_of(int(index)), self.dataset).to(self.device)
-        options = {"variant": self.spec.variant} if self.spec.variant else {}
-        result = score(self.spec.name, net, self.batch, **options)
+        result = score_network(self.arch_of(int(index)), self.dataset, self.spec, self.batch,
+                               self.init_seed + int(index), self.device)
         self.store.put(key, result.score, result.seconds, result.error)
         return float(result.score), float(result.seconds), result.error or "", False
+
+    def task(self, index: int, batch_seed: int | None = None, source=None) -> ScoreTask:
+        """What a worker needs to compute :meth:`score` of ``index`` elsewhere (see :func:`compute_score`)."""
+        return ScoreTask(self.arch_of(int(index)), int(index), self.dataset, self.spec.name, self.spec.variant,
+                         self.batch_size, self.batch_seed if batch_seed is None else batch_seed, self.init_seed,
+                         self.augment, self.device.type, None if source is None else str(source))
+
+
+def score_network(arch: str, dataset: str, spec: EstimatorSpec, batch: Batch, seed: int,
+                  device: torch.device) -> ScoreResult:
+    """The network of ``arch`` initialised after ``torch.manual_seed(seed)``, scored on ``batch``."""
+    torch.manual_seed(seed)
+    net = build_network(arch, dataset).to(device)
+    options = {"variant": spec.variant} if spec.variant else {}
+    return score(spec.name, net, batch, **options)
+
+
+@dataclass(frozen=True)
+class ScoreTask:
+    """One (cell, estimator) to score in a worker: everything :func:`compute_score` needs, and small.
+
+    ``source``: the image file (None: the dataset's default under HARNESS_DATA on the worker)."""
+
+    arch: str
+    index: int
+    dataset: str
+    estimator: str
+    variant: str
+    batch_size: int
+    batch_seed: int
+    init_seed: int
+    augment: bool
+    device: str
+    source: str | None = None
+
+    def __repr__(self) -> str:  # how a task is named in a log line or an error
+        label = f"{self.estimator}:{self.variant}" if self.variant else self.estimator
+        return f"{label} on cell {self.index} ({self.dataset}, batch seed {self.batch_seed})"
+
+
+@lru_cache(maxsize=4)
+def _worker_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool, device: str, source) -> Batch:
+    images = load_images(dataset, "train", source)
+    idx = sample_batch(images.y, batch_size, batch_seed)
+    x, y = to_tensor_batch(images, idx, device=torch.device(device), augment=augment,
+                           generator=torch.Generator().manual_seed(batch_seed))
+    return Batch(x, y, images.num_classes, dataset, batch_seed)
+
+
+def compute_score(task: ScoreTask) -> tuple[float, float, str]:
+    """(score, seconds, error) of one task, in whichever process runs it; the same value as
+    :meth:`CellScorer.score` computes in the driver (the same batch, seed and network)."""
+    batch = _worker_batch(task.dataset, task.batch_size, task.batch_seed, task.augment, task.device, task.source)
+    result = score_network(task.arch, task.dataset, EstimatorSpec(task.estimator, task.variant), batch,
+                           task.init_seed + task.index, torch.device(task.device))
+    return float(result.score), float(result.seconds), result.error or ""
 
 
 BATCH_PROTOCOLS = ("shared", "per-cell")
@@ -118,57 +174,53 @@ BATCH_PROTOCOLS = ("shared", "per-cell")
 def score_cells(arch_of, indices: Sequence[int], dataset: str, estimators: Sequence[EstimatorSpec], *,
                 batch_size: int, batch_seed: int, init_seed: int = 0, augment: bool = False,
                 device: torch.device | None = None, store: RunStore | None = None, space: str = "nb201",
-                image_source=None, batch_protocol: str = "shared") -> pd.DataFrame:
+                image_source=None, batch_protocol: str = "shared", executor: Executor | None = None) -> pd.DataFrame:
     """Scores of every (cell, estimator); cached ones are read back, missing ones computed.
 
     ``arch_of(index) -> arch string``. ``batch_protocol``: ``shared``, one batch (``batch_seed``)
     for every cell; ``per-cell``, cell ``i`` gets its own batch, seed ``derive(1, batch_seed, i)``
     (as NASLib's zero-cost runner, which draws a fresh batch from its loader for every cell). Every
-    estimator sees the same batch for a cell. Returns one row per cell and estimator: index, arch,
-    estimator, score, seconds, error, cached.
+    estimator sees the same batch for a cell. ``executor``: where the missing scores are computed
+    (default: this process); each is written to the run store here, as it arrives. Returns one
+    row per cell and estimator: index, arch, estimator, score, seconds, error, cached.
     """
     if batch_protocol not in BATCH_PROTOCOLS:
         raise HarnessError(f"batch protocol {batch_protocol!r} is not known", f"use {' or '.join(BATCH_PROTOCOLS)}")
     device = device or default_device()
     store = store or RunStore()
+    executor = executor or LocalExecutor()
     images = load_images(dataset, "train", image_source)
     if not 1 <= batch_size <= len(images):
         raise HarnessError(f"batch size {batch_size} does not fit {len(images)} {dataset} training images",
                            f"use a batch size of 1..{len(images)}")
-
-    def batch_of(seed: int):
-        built: list[Batch] = []
-
-        def build() -> Batch:  # built once, when a score is not cached, and shared by the cell's scorers
-            if not built:
-                idx = sample_batch(images.y, batch_size, seed)
-                x, y = to_tensor_batch(images, idx, device=device, augment=augment,
-                                       generator=torch.Generator().manual_seed(seed))
-                built.append(Batch(x, y, images.num_classes, dataset, seed))
-            return built[0]
-        return build
-
-    def scorers_for(seed: int, batch) -> list[CellScorer]:
-        return [CellScorer(arch_of, dataset, spec, batch=batch, images=images.source, batch_size=batch_size,
-                           batch_seed=seed, init_seed=init_seed, augment=augment, device=device, store=store,
-                           space=space) for spec in estimators]
-
-    shared = scorers_for(batch_seed, batch_of(batch_seed)) if batch_protocol == "shared" else None
-    rows = []
-    todo = 0
-    for index in tqdm(list(indices), desc=f"scoring {dataset}", unit="cell", disable=len(indices) < 5):
+    scorers = [CellScorer(arch_of, dataset, spec, batch=lambda: None, images=images.source, batch_size=batch_size,
+                          batch_seed=batch_seed, init_seed=init_seed, augment=augment, device=device, store=store,
+                          space=space) for spec in estimators]
+    rows, tasks, keys = [], [], []
+    for index in list(indices):
         arch = arch_of(int(index))
-        if shared is not None:
-            scorers = shared
-        else:
-            seed = derive(BATCH, batch_seed, int(index))
-            scorers = scorers_for(seed, batch_of(seed))
+        seed = batch_seed if batch_protocol == "shared" else derive(BATCH, batch_seed, int(index))
         for scorer in scorers:
-            value, seconds, error, was_cached = scorer.score(int(index))
-            todo += not was_cached
-            rows.append({"index": int(index), "arch": arch, "estimator": scorer.spec.label, "score": value,
-                         "seconds": seconds, "error": error, "cached": was_cached})
-    log.info("scored %d (cell, estimator) pairs, %d read from the run store", todo, len(rows) - todo)
+            key = replace(scorer.key(int(index)), batch_seed=seed)
+            row = {"index": int(index), "arch": arch, "estimator": scorer.spec.label}
+            cached = store.get(key)
+            if cached is not None:
+                row.update(score=float(cached[0]), seconds=float(cached[1]), error=cached[2] or "", cached=True)
+            else:
+                tasks.append(scorer.task(int(index), seed, image_source))
+                keys.append((len(rows), key))
+            rows.append(row)
+    log.info("%d (cell, estimator) pairs to score, %d read from the run store (executor: %s)", len(tasks),
+             len(rows) - len(tasks), executor.config.describe())
+    bar = tqdm(total=len(tasks), desc=f"scoring {dataset}", unit="score", disable=len(tasks) < 5)
+    try:
+        for i, (value, seconds, error) in executor.run(compute_score, tasks):
+            position, key = keys[i]
+            store.put(key, value, seconds, error or None)  # the driver alone writes the store, as results come
+            rows[position].update(score=value, seconds=seconds, error=error, cached=False)
+            bar.update()
+    finally:
+        bar.close()
     frame = pd.DataFrame(rows)
     frame["score"] = frame["score"].astype(float)
     return frame

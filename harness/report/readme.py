@@ -175,9 +175,19 @@ def _training_free(results: Path, folder: str = "correlate-cifar10") -> str:
 # --- agreement with NASLib ---------------------------------------------------------------------------
 
 def _naslib(results: Path) -> str:
-    path = _require(results / "naslib" / "naslib_agreement.csv",
-                    "run nas-harness agree naslib --dataset cifar10 --batch-size 64 --batch-seed 42 "
-                    "--out results/naslib")
+    return _agreement(_require(results / "naslib" / "naslib_agreement.csv",
+                               "run nas-harness agree naslib --dataset cifar10 --batch-size 64 --batch-seed 42 "
+                               "--out results/naslib"), "another batch and init")
+
+
+def _naslib_protocol(results: Path) -> str:
+    return _agreement(_require(results / "naslib-protocol" / "naslib_agreement.csv",
+                               "run nas-harness agree naslib --dataset cifar10 --estimators epe_nas,fisher,"
+                               "fisher:official,jacob_cov,naswot --batch-protocol per-cell --augment --batch-size 32 "
+                               "--batch-seed 42 --out results/naslib-protocol"), "other batches per cell and init")
+
+
+def _agreement(path: Path, floor: str) -> str:
     table = pd.read_csv(path).sort_values("spearman_vs_naslib", ascending=False, kind="stable")
     rows = []
     for row in table.to_dict("records"):
@@ -186,7 +196,7 @@ def _naslib(results: Path) -> str:
             "estimator": _estimator_label(row["estimator"]),
             "cells": row["cells"],
             "Spearman, ours vs NASLib [95 % CI]": _ci(row["spearman_vs_naslib"], row.get("lo"), row.get("hi")),
-            "noise floor: ours vs ours, another batch and init [95 % CI]":
+            f"noise floor: ours vs ours, {floor} [95 % CI]":
                 _ci(row.get("noise_spearman"), row.get("noise_lo"), row.get("noise_hi")),
             "Spearman test@200, ours": _f(row.get("ours_spearman_test@200")),
             "Spearman test@200, NASLib": _f(row.get("naslib_spearman_test@200")),
@@ -423,7 +433,8 @@ def _protocol(results: Path) -> str:
 
 
 BLOCKS = {"NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search,
-          "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib, "BPE_NB201_CPU": _bpe_nb201,
+          "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib,
+          "NASLIB_PROTOCOL": _naslib_protocol, "BPE_NB201_CPU": _bpe_nb201,
           "SUPERNET_TABLE": _supernet, "SEARCH_BPE_CPU": _search_bpe, "BPE_REPLAY": _bpe_replay, "MIP": _mip,
           "N_SAMPLE_PROTOCOL": _protocol}
 

@@ -1,0 +1,158 @@
+"""The executor seam: local, processes and Ray give the same scores; a dead worker's task is handed
+out again and counted once; the work's own errors are raised, not retried."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from harness.errors import HarnessError
+from harness.estimators.run import EstimatorSpec, score_cells
+from harness.executors import ExecutorConfig, LocalExecutor, ProcessExecutor, make_executor
+from harness.runstore import RunStore
+
+CELLS = [0, 11, 284]
+SPECS = ["naswot", "fisher:official", "epe_nas"]
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _die_once(task: tuple[str, int]) -> int:
+    """Kills its worker process the first time it sees task 3 (a marker file remembers)."""
+    folder, x = task
+    marker = Path(folder) / f"died-{x}"
+    if x == 3 and not marker.exists():
+        marker.write_text("")
+        os._exit(9)
+    return x * x
+
+
+def _always_die(task: int) -> int:
+    os._exit(9)
+
+
+def _raise(task: int) -> int:
+    raise ValueError(f"bug in task {task}")
+
+
+def test_config_checks_its_values():
+    for kwargs, message in [({"kind": "slurm"}, "executor 'slurm'"), ({"workers": 0}, "--workers 0"),
+                            ({"kind": "local", "workers": 2}, "for --executor processes"),
+                            ({"retries": -1}, "--retries -1"), ({"address": "x:1"}, "for --executor ray")]:
+        with pytest.raises(HarnessError, match=message):
+            ExecutorConfig(**kwargs)
+
+
+def test_local_runs_in_order():
+    assert list(LocalExecutor().run(_square, [1, 2, 3])) == [(0, 1), (1, 4), (2, 9)]
+
+
+def test_processes_return_every_result_once():
+    with ProcessExecutor(ExecutorConfig("processes", workers=2, threads=1)) as ex:
+        got = list(ex.run(_square, list(range(8))))
+    assert sorted(got) == [(i, i * i) for i in range(8)]
+
+
+def test_a_dead_worker_is_retried_and_counted_once(tmp_path):
+    tasks = [(str(tmp_path), x) for x in range(6)]
+    with ProcessExecutor(ExecutorConfig("processes", workers=2, threads=1, retries=2)) as ex:
+        got = list(ex.run(_die_once, tasks))
+    assert sorted(got) == [(i, i * i) for i in range(6)]  # every task once, task 3 too
+    assert ex.deaths == 1 and (tmp_path / "died-3").exists()
+
+
+def test_a_worker_that_always_dies_stops_with_one_line():
+    with ProcessExecutor(ExecutorConfig("processes", workers=1, threads=1, retries=1)) as ex:
+        with pytest.raises(HarnessError, match="a worker died 2 times on task 7"):
+            list(ex.run(_always_die, [7]))
+
+
+def test_the_work_s_own_error_is_raised_not_retried():
+    with ProcessExecutor(ExecutorConfig("processes", workers=2, threads=1)) as ex:
+        with pytest.raises(ValueError, match="bug in task"):
+            list(ex.run(_raise, [1, 2]))
+        assert ex.deaths == 0
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers run one thread each: the same arithmetic here
+    yield
+    torch.set_num_threads(before)
+
+
+def _scores(nb201, tmp_path, name, executor):
+    frame = score_cells(nb201.arch, CELLS, "cifar10", [EstimatorSpec.parse(s) for s in SPECS], batch_size=16,
+                        batch_seed=3, store=RunStore(tmp_path / f"{name}.sqlite"), executor=executor)
+    assert not frame.cached.any()
+    return frame
+
+
+def test_processes_score_as_local(nb201, harness_data, tmp_path, one_thread):
+    local = _scores(nb201, tmp_path, "local", None)
+    with make_executor(ExecutorConfig("processes", workers=2, threads=1)) as ex:
+        spread = _scores(nb201, tmp_path, "processes", ex)
+    assert spread.drop(columns="seconds").equals(local.drop(columns="seconds"))  # bit-identical, in order
+    again = score_cells(nb201.arch, CELLS, "cifar10", [EstimatorSpec.parse(s) for s in SPECS], batch_size=16,
+                        batch_seed=3, store=RunStore(tmp_path / "processes.sqlite"))
+    assert again.cached.all()  # the driver stored every result the workers sent back
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_scores_as_local(nb201, harness_data, tmp_path, one_thread, local_ray):
+    """On a local Ray instance started here: the same scores and the same table as local."""
+    local = _scores(nb201, tmp_path, "local", None)
+    with make_executor(ExecutorConfig("ray")) as ex:
+        spread = _scores(nb201, tmp_path, "ray", ex)
+    assert spread.drop(columns="seconds").equals(local.drop(columns="seconds"))
+
+
+def test_ray_task_error_is_the_work_s_error(local_ray):
+    with make_executor(ExecutorConfig("ray", retries=0)) as ex:
+        with pytest.raises(ValueError, match="bug in task"):
+            list(ex.run(_raise, [1]))
+
+
+def test_correlate_with_processes_writes_the_local_table(nb201, harness_data, tmp_path, monkeypatch):
+    from harness.cli import main
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home-local"))
+    args = ["correlate", "--dataset", "cifar10", "--estimators", "synflow,grad_norm", "--archs", "4", "--batch-size",
+            "8", "--n-boot", "0"]
+    assert main(args + ["--out", str(tmp_path / "local")]) == 0
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home-spread"))
+    assert main(args + ["--executor", "processes", "--workers", "2", "--threads", "1",
+                        "--out", str(tmp_path / "spread")]) == 0
+    local, spread = (pd.read_csv(tmp_path / f / "correlation.csv") for f in ("local", "spread"))
+    timing = [c for c in local if "seconds" in c]
+    assert timing and local.drop(columns=timing).equals(spread.drop(columns=timing))  # all but the wall times
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--executor", "slurm"], "executor 'slurm' is not known"),
+    (["--workers", "2"], "--workers 2 is for --executor processes"),
+    (["--executor", "processes", "--workers", "0"], "--workers 0 is not positive"),
+    (["--address", "10.0.0.1:6379"], "--address is for --executor ray"),
+])
+def test_executor_options_are_checked_first(tmp_path, argv, message, capsys):
+    from harness.cli import main
+
+    assert main(["correlate", "--dataset", "cifar10", "--estimators", "params", "--archs", "3",
+                 "--out", str(tmp_path / "out")] + argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # nothing written: checked before --out
