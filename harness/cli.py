@@ -710,6 +710,7 @@ def cmd_n_sample(args) -> int:
                              base.augment if args.augment is None else args.augment, args.batch_seed, args.init_seed)
     ns = _int_list(args.ns, "--ns")
     device = _device(args.device)
+    _executor_config(args)
     out = _out_dir(args.out)
     store = RunStore()  # a damaged run store: one line, before the benchmark is opened or anything scored
     bench = _open_nb201(args)
@@ -719,8 +720,9 @@ def cmd_n_sample(args) -> int:
         previous = read_export(draws_file)
         added = store.put_many(previous)
         log.info("resumed from %s: %d scores added to the run store", draws_file, added)
-    result = run_study(bench, args.dataset, spec, ns, args.draws, args.seed, protocol, max_runs=args.max_runs,
-                       device=device, store=store)
+    with _executor(args, device) as executor:
+        result = run_study(bench, args.dataset, spec, ns, args.draws, args.seed, protocol, max_runs=args.max_runs,
+                           device=device, store=store, executor=executor)
     rows = store.rows(result.keys)
     if previous is not None and len(previous):
         def key_set(frame):
@@ -982,6 +984,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-runs", type=int, help="at most this many runs of each N")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--out", required=True, help="output folder")
+    _add_executor_options(p)
     p.set_defaults(func=cmd_n_sample)
 
     p = sub.add_parser("strategies", help="list the registered search strategies")

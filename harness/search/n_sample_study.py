@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data import load_images, sample_batch, to_tensor_batch
+from ..data import load_images
 from ..errors import HarnessError
-from ..estimators.base import Batch
-from ..estimators.run import CellScorer, EstimatorSpec, default_device
+from ..estimators.run import CellScorer, EstimatorSpec, compute_score, default_device
+from ..executors import Executor, LocalExecutor
 from ..runstore import RunStore
 from ..seeds import BATCH, INIT, derive  # noqa: F401 - derive is part of this module's API
 from .base import SearchResult
@@ -107,10 +107,12 @@ class StudyResult:
 
 def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: int, protocol: BatchProtocol,
               *, max_runs: int | None = None, device: torch.device | None = None, store: RunStore | None = None,
-              image_source=None) -> StudyResult:
+              image_source=None, executor: Executor | None = None) -> StudyResult:
     """Score the stream and cut it into runs of every N in ``ns``; see the module docstring.
 
-    ``max_runs`` caps the runs of each N (the first ones). Checks every argument before scoring.
+    ``max_runs`` caps the runs of each N (the first ones). ``executor``: where the draws not in
+    the run store are scored (default: this process); each score is stored here as it arrives.
+    Checks every argument before scoring.
     """
     ns = sorted({int(n) for n in ns}, reverse=True)
     if not ns or ns[-1] < 1:
@@ -120,47 +122,53 @@ def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: in
                            f"ask for at least {ns[0]} draws ({10 * ns[0]} give 10 runs of N={ns[0]})")
     device = device or default_device()
     store = store or RunStore()
+    executor = executor or LocalExecutor()
     images = load_images(dataset, "train", image_source)
     if protocol.batch_size > len(images):
         raise HarnessError(f"batch size {protocol.batch_size} does not fit {len(images)} {dataset} training images",
                            f"use --batch-size 1..{len(images)}")
     cells = stream(draws, seed, len(bench))
-
-    def batch_of(batch_seed: int):
-        def build() -> Batch:
-            idx = sample_batch(images.y, protocol.batch_size, batch_seed)
-            gen = torch.Generator().manual_seed(batch_seed)
-            x, y = to_tensor_batch(images, idx, device=device, augment=protocol.augment, generator=gen)
-            return Batch(x, y, images.num_classes, dataset, batch_seed)
-        return build
-
     plan = {n: (draws // n if max_runs is None else min(draws // n, max_runs)) for n in ns}
     total = sum(n * runs for n, runs in plan.items())
-    computed = 0
-    keys = []
-    out: dict[int, list[SearchResult]] = {}
-    bar = tqdm(total=total, desc=f"{spec.label} draws", unit="draw", disable=total < 5)
+
+    def scorer(batch_seed: int, init_seed: int) -> CellScorer:
+        return CellScorer(bench.arch, dataset, spec, batch=lambda: None, images=images.source,
+                          batch_size=protocol.batch_size, batch_seed=batch_seed, init_seed=init_seed,
+                          augment=protocol.augment, device=device, store=store)
+
+    # every draw of every run: its key; the ones not in the store become tasks (each once)
+    draws_of = {n: [] for n in ns}
+    tasks, task_keys, seen = [], [], set()
+    for n in ns:
+        for r in range(plan[n]):
+            for p in range(r * n, (r + 1) * n):
+                s = scorer(*protocol.seeds(seed, n, r, p))
+                key = s.key(int(cells[p]))
+                draws_of[n].append((r, int(cells[p]), key))
+                if key not in seen and store.get(key) is None:
+                    tasks.append(s.task(int(cells[p]), source=image_source))
+                    task_keys.append(key)
+                seen.add(key)
+    log.info("%d draws in the runs, %d distinct scores to compute (executor: %s), the rest in the run store",
+             total, len(tasks), executor.config.describe())
+    bar = tqdm(total=len(tasks), desc=f"{spec.label} draws", unit="draw", disable=len(tasks) < 5)
     try:
-        for n in ns:
-            out[n] = []
-            for r in range(plan[n]):
-                history = []
-                for p in range(r * n, (r + 1) * n):
-                    batch_seed, init_seed = protocol.seeds(seed, n, r, p)
-                    scorer = CellScorer(bench.arch, dataset, spec, batch=batch_of(batch_seed), images=images.source,
-                                        batch_size=protocol.batch_size, batch_seed=batch_seed, init_seed=init_seed,
-                                        augment=protocol.augment, device=device, store=store)
-                    value, seconds, error, cached = scorer.score(int(cells[p]))
-                    keys.append(scorer.key(int(cells[p])))
-                    computed += not cached
-                    history.append((int(cells[p]), value if not error else math.nan, 0.0, seconds))
-                    bar.update()
-                    bar.set_postfix(computed=computed, refresh=False)
-                out[n].append(_result(spec.label, n, r, seed, history))
+        for i, (value, seconds, error) in executor.run(compute_score, tasks):
+            store.put(task_keys[i], value, seconds, error or None)
+            bar.update()
     finally:
         bar.close()
-    log.info("%d draws scored, %d computed now, the rest read from the run store", total, computed)
-    return StudyResult(out, computed, total, keys)
+    out: dict[int, list[SearchResult]] = {}
+    keys = []
+    for n in ns:
+        histories = [[] for _ in range(plan[n])]
+        for r, cell, key in draws_of[n]:
+            value, seconds, error = store.get(key)
+            histories[r].append((cell, math.nan if error or value is None else float(value), 0.0, float(seconds)))
+            keys.append(key)
+        out[n] = [_result(spec.label, n, r, seed, h) for r, h in enumerate(histories)]
+    log.info("%d draws scored, %d computed now, the rest read from the run store", total, len(tasks))
+    return StudyResult(out, len(tasks), total, keys)
 
 
 def _result(estimator: str, n: int, run: int, seed: int, history: list) -> SearchResult:
