@@ -637,20 +637,28 @@ def cmd_search(args) -> int:
     from .report.tables import to_markdown
     from .search import STRATEGIES, Budget, check_options
     from .search.evaluators import TabularEvaluator, make_evaluator
-    from .search.runner import accuracy_columns, run_many, runs_frame, trajectories
+    from .runstore import RunStore
+    from .search.runner import SearchTask, accuracy_columns, run_many, runs_frame, trajectories
     from .spaces.nb201 import NB201Space
 
     STRATEGIES.get(args.strategy)  # an unknown name: one line with the close matches
     budget = Budget.parse(args.budget)
     options = check_options(args.strategy, _options(args.option))  # type and range, before any run
     device = _device(args.device) if args.device else None
+    _executor_config(args)
     out = _out_dir(args.out)
     bench = _open_nb201(args)
+    store = RunStore()
     evaluator = make_evaluator(args.estimator, bench, args.dataset, batch_size=args.batch_size,
                                batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment,
-                               device=device)
+                               device=device, store=store)
     space = NB201Space(bench.arch_strs())
-    results = run_many(args.strategy, evaluator, space, budget, args.runs, args.seed, **options)
+    task = SearchTask(args.strategy, args.estimator, args.dataset, args.budget, args.seed, 0,
+                      tuple(sorted(options.items())), args.batch_size, args.batch_seed, args.init_seed, args.augment,
+                      None if device is None else str(device))
+    with _executor(args, device or _device(None)) as executor:
+        results = run_many(args.strategy, evaluator, space, budget, args.runs, args.seed, executor=executor,
+                           task=task, store=store, **options)
     runs = runs_frame(results, bench, args.dataset, budget)
     cost = evaluator.cost_note
     context = (f"{args.runs} runs of {args.strategy} ({', '.join(f'{k}={v}' for k, v in options.items()) or 'defaults'})"
@@ -963,6 +971,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true", help="crop + flip the batch (EPE-NAS's protocol)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--out", required=True, help="output folder")
+    _add_executor_options(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("n-sample", help="N-sample training-free search for several N under a paper's batch "

@@ -156,3 +156,25 @@ def test_executor_options_are_checked_first(tmp_path, argv, message, capsys):
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()  # nothing written: checked before --out
+
+
+@pytest.mark.parametrize("strategy, estimator, budget", [("n_sample", "synflow", "6"), ("rea", "tabular:valid@12", "600s")])
+def test_search_runs_with_processes_as_local(nb201, harness_data, tmp_path, monkeypatch, strategy, estimator, budget):
+    """Each run a task: the same chosen cells and accuracies as local; a worker's scores land in the
+    driver's run store (a second local call computes nothing)."""
+    from harness.cli import main
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home-spread"))
+    args = ["search", "--strategy", strategy, "--estimator", estimator, "--budget", budget, "--runs", "4",
+            "--seed", "1", "--batch-size", "8"]
+    assert main(args + ["--executor", "processes", "--workers", "2", "--threads", "1",
+                        "--out", str(tmp_path / "spread")]) == 0
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home-local"))
+    assert main(args + ["--out", str(tmp_path / "local")]) == 0
+    local, spread = (pd.read_csv(tmp_path / f / "runs.csv") for f in ("local", "spread"))
+    timing = [c for c in local if "wall" in c]
+    assert local.drop(columns=timing).equals(spread.drop(columns=timing))
+    if estimator == "synflow":
+        monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home-spread"))
+        assert main(args + ["--out", str(tmp_path / "again")]) == 0
+        assert "0 scores computed in this call" in (tmp_path / "again" / "summary.md").read_text()

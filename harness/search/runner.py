@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,8 @@ from tqdm import tqdm
 
 from ..benchmarks.nb201 import NB201, PROTOCOLS
 from ..errors import HarnessError
+from ..executors import Executor, LocalExecutor
+from ..runstore import RunStore
 from .base import Budget, SearchResult, run_strategy
 
 log = logging.getLogger(__name__)
@@ -36,15 +39,88 @@ def accuracy_columns(bench: NB201) -> dict[str, np.ndarray]:
     return columns
 
 
-def run_many(strategy: str, evaluator, space, budget: Budget, runs: int, seed: int,
+def run_many(strategy: str, evaluator, space, budget: Budget, runs: int, seed: int, *,
+             executor: Executor | None = None, task: SearchTask | None = None, store: RunStore | None = None,
              **options) -> list[SearchResult]:
-    """``runs`` independent runs (run r uses rng ``[seed, r]``), with a progress bar."""
+    """``runs`` independent runs (run r uses rng ``[seed, r]``), with a progress bar.
+
+    With an ``executor`` other than local, each run is a :class:`SearchTask` (``task``, its
+    ``run`` field replaced) run by a worker on its own benchmark and a private run store; the
+    scores a worker computed come back with its run and are added to ``store`` here."""
     if runs < 1:
         raise HarnessError(f"--runs {runs} is not positive", "ask for at least one run")
-    results = []
-    for r in tqdm(range(runs), desc=f"{strategy} x {evaluator.name}", unit="run", disable=runs < 5):
-        results.append(run_strategy(strategy, space, evaluator, budget, seed, r, **options))
+    if executor is None or isinstance(executor, LocalExecutor):
+        results = []
+        for r in tqdm(range(runs), desc=f"{strategy} x {evaluator.name}", unit="run", disable=runs < 5):
+            results.append(run_strategy(strategy, space, evaluator, budget, seed, r, **options))
+        return results
+    if task is None or store is None:
+        raise ValueError("run_many with a remote executor needs the task and the driver's run store")
+    results: list[SearchResult | None] = [None] * runs
+    tasks = [replace(task, run=r) for r in range(runs)]
+    computed = 0
+    for i, (result, rows) in tqdm(executor.run(run_search_task, tasks), total=runs, unit="run",
+                                  desc=f"{strategy} x {evaluator.name}", disable=runs < 5):
+        if len(rows):
+            computed += store.put_many(rows)  # the driver alone writes the run store
+        results[i] = result
+    if hasattr(evaluator, "computed"):
+        evaluator.computed += computed
     return results
+
+
+@dataclass(frozen=True)
+class SearchTask:
+    """One search run for a worker: the strategy, the estimator (``make_evaluator``'s text), its
+    batch, the budget (``Budget.parse``'s text), seed and run, options as sorted pairs."""
+
+    strategy: str
+    estimator: str
+    dataset: str
+    budget: str
+    seed: int
+    run: int = 0
+    options: tuple = ()
+    batch_size: int = 64
+    batch_seed: int = 0
+    init_seed: int = 0
+    augment: bool = False
+    device: str | None = None
+
+    def __repr__(self) -> str:
+        return f"{self.strategy} run {self.run} with {self.estimator} ({self.dataset}, budget {self.budget})"
+
+
+_WORKER: dict = {}  # per worker process: the benchmark, a private run store, the evaluators
+
+
+def run_search_task(task: SearchTask) -> tuple[SearchResult, pd.DataFrame]:
+    """One run in a worker; returns it and the run-store rows of the cells it queried."""
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from ..spaces.nb201 import NB201Space
+    from .evaluators import make_evaluator
+
+    if "bench" not in _WORKER:
+        _WORKER["bench"] = NB201.open()
+        _WORKER["space"] = NB201Space(_WORKER["bench"].arch_strs())
+        _WORKER["store"] = RunStore(Path(tempfile.mkdtemp(prefix="nas-harness-worker-")) / "runs.sqlite")
+    key = (task.estimator, task.dataset, task.batch_size, task.batch_seed, task.init_seed, task.augment, task.device)
+    if key not in _WORKER:
+        _WORKER[key] = make_evaluator(task.estimator, _WORKER["bench"], task.dataset, batch_size=task.batch_size,
+                                      batch_seed=task.batch_seed, init_seed=task.init_seed, augment=task.augment,
+                                      device=torch.device(task.device) if task.device else None,
+                                      store=_WORKER["store"])
+    evaluator = _WORKER[key]
+    result = run_strategy(task.strategy, _WORKER["space"], evaluator, Budget.parse(task.budget), task.seed, task.run,
+                          **dict(task.options))
+    scorer = getattr(evaluator, "scorer", None)
+    rows = (_WORKER["store"].rows([scorer.key(i) for i in sorted({h[0] for h in result.history})])
+            if scorer is not None else pd.DataFrame())
+    return result, rows
 
 
 def runs_frame(results: list[SearchResult], bench: NB201, dataset: str, budget: Budget) -> pd.DataFrame:
