@@ -204,3 +204,24 @@ def test_cifar100_images_are_normalised_with_cifar100_statistics():
         from harness.data.transforms import stats_for
 
         stats_for("cifar1000")
+
+
+def test_augmentation_draws_where_its_generator_lives():
+    """The offsets and flips come from the generator's device (on CUDA: no copy per step); on the
+    CPU they are the draws of the plain calls, so CPU results did not move."""
+    import torch
+
+    from harness.data import random_crop_flip
+
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    out = random_crop_flip(x, 2, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    oy, ox = torch.randint(0, 5, (2,), generator=g), torch.randint(0, 5, (2,), generator=g)
+    flip = torch.rand(2, generator=g) < 0.5
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):
+        crop = padded[i, :, oy[i]:oy[i] + 8, ox[i]:ox[i] + 8]
+        assert torch.equal(out[i], crop.flip(-1) if flip[i] else crop)
+    if torch.cuda.is_available():
+        gpu = random_crop_flip(x.cuda(), 2, torch.Generator(device="cuda").manual_seed(5))
+        assert gpu.device.type == "cuda" and gpu.shape == x.shape

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import cifar10_valid_split, load_images, random_crop_flip, stats_for
+from ..data import cifar10_valid_split, draw_device, load_images, random_crop_flip, stats_for
 from ..data.images import cifar10_valid_protocol
 from ..errors import HarnessError
 from .config import BPEConfig
@@ -133,8 +133,9 @@ def _prepare(x: torch.Tensor, config: BPEConfig, mean: torch.Tensor, std: torch.
 def cutout(x: torch.Tensor, length: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero one ``length`` x ``length`` square per image at a uniform centre (clipped at the border)."""
     n, _, h, w = x.shape
-    cy = torch.randint(0, h, (n,), generator=generator).to(x.device)
-    cx = torch.randint(0, w, (n,), generator=generator).to(x.device)
+    at = draw_device(generator, x.device)
+    cy = torch.randint(0, h, (n,), generator=generator, device=at).to(x.device)
+    cx = torch.randint(0, w, (n,), generator=generator, device=at).to(x.device)
     ys = torch.arange(h, device=x.device)[None, :]
     xs = torch.arange(w, device=x.device)[None, :]
     in_y = (ys >= (cy[:, None] - length // 2)) & (ys < (cy[:, None] + (length + 1) // 2))
@@ -203,7 +204,7 @@ def train(model: nn.Module, data: TrainData, config: BPEConfig, seed: int = 0, g
     channels_last = device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)  # drawn where the data is (CPU: as before)
     mean, std = (t.to(device)[None, :, None, None] for t in stats_for("cifar10"))
     n = len(data.train_y)
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))
@@ -216,7 +217,7 @@ def train(model: nn.Module, data: TrainData, config: BPEConfig, seed: int = 0, g
     images = 0
     for epoch in range(config.epochs):
         model.train()
-        order = torch.randperm(n, generator=gen).to(device)
+        order = torch.randperm(n, generator=gen, device=gen.device).to(device)
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device)
         for step in range(steps_per_epoch):

@@ -39,15 +39,22 @@ def stats_for(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(mean) / 255.0, torch.tensor(std) / 255.0
 
 
+def draw_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    """Where random numbers are drawn: on the generator's device (a CUDA generator draws on the
+    GPU, no host-to-device copy per step); without a generator, on the data's device."""
+    return torch.device(generator.device) if generator is not None else torch.device(device)
+
+
 def random_crop_flip(x: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random crop of the original size from the zero-padded batch, then a random horizontal
     flip (p = 0.5), per image, without a Python loop over images. ``x``: N x C x H x W."""
     n, _, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
     dev = x.device
-    oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(dev)
-    ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(dev)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(dev)
+    at = draw_device(generator, dev)
+    oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=at).to(dev)
+    ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=at).to(dev)
+    flip = (torch.rand(n, generator=generator, device=at) < 0.5).to(dev)
     rows = oy[:, None] + torch.arange(h, device=dev)[None, :]  # n x h
     cols = ox[:, None] + torch.arange(w, device=dev)[None, :]  # n x w
     cols = torch.where(flip[:, None], cols.flip(1), cols)

@@ -158,13 +158,13 @@ def search(method: str, config: BPEConfig, seed: int = 0, device: torch.device |
     data = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device)
     start = time.perf_counter()
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)  # drawn where the data is (CPU: as before)
     if arch_data == "valid":
         wx, wy, ax, ay = data.train_x, data.train_y, data.valid_x, data.valid_y
     else:
         if len(data.train_y) < 2:
             raise HarnessError(f"{len(data.train_y)} training image(s) cannot be split in two", "raise the fraction")
-        perm = torch.randperm(len(data.train_y), generator=gen).to(device)
+        perm = torch.randperm(len(data.train_y), generator=gen, device=gen.device).to(device)
         half = len(perm) // 2
         wx, wy = data.train_x[perm[:half]], data.train_y[perm[:half]]
         ax, ay = data.train_x[perm[half:]], data.train_y[perm[half:]]
@@ -185,8 +185,8 @@ def search(method: str, config: BPEConfig, seed: int = 0, device: torch.device |
     for epoch in range(config.epochs):
         tau = tau_max - (tau_max - tau_min) * epoch / max(1, config.epochs - 1) if mode == "gumbel" else 1.0
         model.train()
-        order = torch.randperm(n, generator=gen).to(device)
-        aorder = torch.randperm(n_arch, generator=gen).to(device)
+        order = torch.randperm(n, generator=gen, device=gen.device).to(device)
+        aorder = torch.randperm(n_arch, generator=gen, device=gen.device).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(range(steps), desc=f"{method} seed {seed} epoch {epoch + 1}/{config.epochs}", unit="step",
