@@ -557,9 +557,11 @@ def cmd_bpe_darts(args) -> int:
 
     config = BPEConfig.parse(args.config)
     device = _device(args.device)
+    _executor_config(args)
     out = _out_dir(args.out)
-    row = write_darts_bpe(config, out, cells=args.cells, cell_seed=args.cell_seed,
-                          init_seed=args.init_seed, device=device, n_boot=args.n_boot, path=args.file)
+    with _executor(args, device) as executor:
+        row = write_darts_bpe(config, out, cells=args.cells, cell_seed=args.cell_seed, init_seed=args.init_seed,
+                              device=device, n_boot=args.n_boot, path=args.file, executor=executor)
     print(json.dumps(row, indent=2, default=str))
     return 0
 
@@ -1044,6 +1046,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--file", help="the spreadsheet (default HARNESS_DATA/bpe/Search_Hyperparameters_Results.xlsx)")
     p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
+    _add_executor_options(p)
     p.set_defaults(func=cmd_bpe_darts)
 
     from .search.differentiable import add_parser as add_supernet_parser

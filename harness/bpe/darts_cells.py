@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import HarnessError
+from ..executors import Executor, LocalExecutor
 from ..estimators.base import ESTIMATORS, TRANSIENT_FAILURES, TransientScoreError
 from ..metrics import rank_agreement
 from ..runstore import RunStore, ScoreKey
@@ -59,46 +61,79 @@ def _select(truth: pd.DataFrame, cells: int | None, cell_seed: int) -> pd.DataFr
     return truth.iloc[pick]
 
 
+@dataclass(frozen=True)
+class DartsTask:
+    """One sheet cell to train under a BPE, in whichever process runs it."""
+
+    arch_id: str
+    genotype: object
+    config: BPEConfig
+    seed: int
+    device: str
+
+    def __repr__(self) -> str:
+        return f"DARTS cell {self.arch_id} under {self.config.label}"
+
+
+def train_darts_task(task: DartsTask) -> tuple[float, float, str]:
+    """(validation accuracy %, wall seconds, error) of one cell; a refused size is a kept failure,
+    out of memory raises (never cached)."""
+    config, device = task.config, torch.device(task.device)
+    data = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device)
+    start = time.perf_counter()
+    try:
+        score, error = train_darts(task.genotype, config, data, seed=task.seed).valid_acc, ""
+    except HarnessError as err:  # a size the network refuses: the same every time, so it is kept
+        score, error = math.nan, f"{type(err).__name__}: {err}"
+    except TRANSIENT_FAILURES as err:  # out of memory: says nothing about the cell, never cached
+        raise TransientScoreError(f"training {task.arch_id} under {config.label} ran out of memory",
+                                  "nothing was cached for it: free memory or lower the batch size, then "
+                                  "rerun (cells already trained are kept)") from err
+    if not math.isfinite(score) and not error:
+        error = f"non-finite accuracy ({score})"
+    return float(score), time.perf_counter() - start, error
+
+
 def train_sheet_cells(config: BPEConfig, *, cells: int | None = None, cell_seed: int = 0, init_seed: int = 0,
                       device: torch.device | str | None = None, store: RunStore | None = None,
-                      path: str | Path | None = None) -> pd.DataFrame:
+                      path: str | Path | None = None, executor: Executor | None = None) -> pd.DataFrame:
     """Train the sheet's cells (all, or a seeded sample of ``cells``) under ``config``.
 
     Returns one row per cell: arch_id, arch_index, truth (full-training accuracy, %), score
     (our validation accuracy after the BPE, %), seconds (wall, training + validation), error,
-    cached. A failed cell keeps NaN with its reason.
+    cached. A failed cell keeps NaN with its reason. ``executor``: where the cells not in the
+    run store are trained (default: this process); each result is stored here as it arrives.
     """
     from ..spaces.darts import load_ground_truth
 
     device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     store = store or RunStore()
+    executor = executor or LocalExecutor()
     truth = _select(load_ground_truth(path), cells, cell_seed)
-    data = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device)
+    note = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device).note
     version = str(ESTIMATORS.get("bpe").meta.get("version", ""))
-    rows = []
-    for r in tqdm(list(truth.itertuples()), desc=f"BPE {config.label}", unit="cell", disable=len(truth) < 3):
+    rows, tasks, keys = [], [], []
+    for r in truth.itertuples():
         key = ScoreKey(SPACE, "cifar10", int(r.arch_index), "bpe", config.label, config.batch_size, 0, init_seed,
-                       True, data.note, version, device.type, torch.__version__, "float32")
+                       True, note, version, device.type, torch.__version__, "float32")
         cached = store.get(key)
+        row = {"arch_id": r.arch_id, "arch_index": int(r.arch_index), "truth": float(r.accuracy)}
         if cached is None:
-            start = time.perf_counter()
-            try:
-                score, error = train_darts(r.genotype, config, data, seed=init_seed + int(r.arch_index)).valid_acc, ""
-            except HarnessError as err:  # a size the network refuses: the same every time, so it is kept
-                score, error = math.nan, f"{type(err).__name__}: {err}"
-            except TRANSIENT_FAILURES as err:  # out of memory: says nothing about the cell, never cached
-                raise TransientScoreError(f"training {r.arch_id} under {config.label} ran out of memory",
-                                          "nothing was cached for it: free memory or lower the batch size, then "
-                                          "rerun (cells already trained are kept)") from err
-            if not math.isfinite(score) and not error:
-                error = f"non-finite accuracy ({score})"
-            seconds = time.perf_counter() - start
-            store.put(key, score, seconds, error)
+            tasks.append(DartsTask(r.arch_id, r.genotype, config, init_seed + int(r.arch_index), str(device)))
+            keys.append((len(rows), key))
         else:
             score, seconds, error = cached
-        rows.append({"arch_id": r.arch_id, "arch_index": int(r.arch_index), "truth": float(r.accuracy),
-                     "score": float(score), "seconds": float(seconds), "error": error or "",
-                     "cached": cached is not None})
+            row.update(score=float(score), seconds=float(seconds), error=error or "", cached=True)
+        rows.append(row)
+    bar = tqdm(total=len(tasks), desc=f"BPE {config.label}", unit="cell", disable=len(tasks) < 3)
+    try:
+        for i, (score, seconds, error) in executor.run(train_darts_task, tasks):
+            position, key = keys[i]
+            store.put(key, score, seconds, error)  # the driver alone writes the run store, as each cell ends
+            rows[position].update(score=score, seconds=seconds, error=error, cached=False)
+            bar.update()
+    finally:
+        bar.close()
     return pd.DataFrame(rows)
 
 
@@ -129,11 +164,12 @@ def correlation_row(frame: pd.DataFrame, config: BPEConfig, n_boot: int = 1000) 
 
 
 def write_darts_bpe(config: BPEConfig, out: Path, *, cells: int | None = None, cell_seed: int = 0, init_seed: int = 0,
-                    device=None, n_boot: int = 1000, path=None) -> dict:
+                    device=None, n_boot: int = 1000, path=None, executor: Executor | None = None) -> dict:
     """Train, then write ``out/cells.{csv,md}``, ``out/correlation.{csv,md}`` and a scatter plot."""
     from ..report.tables import new_figure, save_figure, write_table
 
-    frame = train_sheet_cells(config, cells=cells, cell_seed=cell_seed, init_seed=init_seed, device=device, path=path)
+    frame = train_sheet_cells(config, cells=cells, cell_seed=cell_seed, init_seed=init_seed, device=device, path=path,
+                              executor=executor)
     theirs = sheet_accuracies(config, path)
     rows = [correlation_row(frame, config, n_boot)]
     rows[0]["source"] = "this machine"
