@@ -51,11 +51,14 @@ def _device(value: str | None):
     return resolve_device(value)
 
 
-def _add_executor_options(p) -> None:
+def _add_executor_options(p, threads: bool = True) -> None:
+    """``--executor``, ``--workers``, ``--address``, ``--retries`` (and ``--threads`` unless the
+    command has its own)."""
     g = p.add_argument_group("where the work runs (the run store is written by this process only)")
     g.add_argument("--executor", default="local", help="local (default), processes or ray")
     g.add_argument("--workers", type=int, default=1, help="worker processes (--executor processes; default 1)")
-    g.add_argument("--threads", type=int, help="torch threads per worker process (default: cores / workers)")
+    if threads:
+        g.add_argument("--threads", type=int, help="torch threads per worker process (default: cores / workers)")
     g.add_argument("--address", help="Ray cluster address (--executor ray; default: a local Ray instance)")
     g.add_argument("--retries", type=int, default=2,
                    help="how often a task whose worker died is handed out again (default 2)")

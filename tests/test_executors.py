@@ -178,3 +178,20 @@ def test_search_runs_with_processes_as_local(nb201, harness_data, tmp_path, monk
         monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home-spread"))
         assert main(args + ["--out", str(tmp_path / "again")]) == 0
         assert "0 scores computed in this call" in (tmp_path / "again" / "summary.md").read_text()
+
+
+def test_supernet_runs_with_processes_as_local(nb201, harness_data, tmp_path, monkeypatch, one_thread):
+    """Each supernet run a task (real CIFAR-10 images, a tiny budget): the same derived cells and
+    alphas as local, stored by the driver."""
+    from harness.cli import main
+
+    args = ["supernet", "--method", "darts-v1", "--bpe", "e1-b64-lr0.05-l1-c4-i16-f0.01-v64", "--runs", "2",
+            "--device", "cpu", "--threads", "1"]
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home-local"))
+    assert main(args + ["--out", str(tmp_path / "local")]) == 0
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home-spread"))
+    assert main(args + ["--executor", "processes", "--workers", "2", "--out", str(tmp_path / "spread")]) == 0
+    local, spread = (pd.read_csv(tmp_path / f / "runs.csv") for f in ("local", "spread"))
+    timing = [c for c in local if "wall" in c or "cost" in c]
+    assert local.drop(columns=timing).equals(spread.drop(columns=timing))
+    assert len(RunStore(tmp_path / "home-spread" / "runs.sqlite").runs()) == 2

@@ -50,6 +50,7 @@ from ..bpe.trainer import _autocast, _prepare, hardware, load_train_data
 from ..data import stats_for
 from ..devices import resolve_device
 from ..errors import HarnessError
+from ..executors import Executor, LocalExecutor
 from ..models.nb201_supernet import NB201SuperNet
 from ..paths import portable_path
 from ..runstore import RunStore, register_run_kind
@@ -291,6 +292,51 @@ def stored_search(method: str, config: BPEConfig, seed: int = 0, device: torch.d
     return result
 
 
+@dataclass(frozen=True)
+class SupernetTask:
+    """One supernet search for a worker (``search``'s arguments; ``options`` as sorted pairs)."""
+
+    method: str
+    config: BPEConfig
+    seed: int
+    device: str
+    options: tuple = ()
+    progress: bool = False
+
+    def __repr__(self) -> str:
+        return f"{self.method} seed {self.seed} under {self.config.label}"
+
+
+def run_supernet_task(task: SupernetTask) -> DifferentiableResult:
+    return search(task.method, task.config, task.seed, torch.device(task.device), progress=task.progress,
+                  **dict(task.options))
+
+
+def stored_searches(tasks: list[SupernetTask], store: RunStore, executor: Executor | None = None
+                    ) -> list[DifferentiableResult]:
+    """:func:`stored_search` for many runs: the stored ones read back, the others handed to
+    ``executor`` (default: this process) and committed here, each the moment it comes back."""
+    executor = executor or LocalExecutor()
+    results: list[DifferentiableResult | None] = [None] * len(tasks)
+    todo, keys = [], []
+    for i, task in enumerate(tasks):
+        opts = _options(task.method, dict(task.options))
+        data = load_train_data("cifar10", task.config.fraction, task.config.valid_images or None,
+                               device=torch.device(task.device))
+        key = run_key(task.method, task.config, task.seed, torch.device(task.device), data, opts)
+        record = store.get_run(KIND, key)
+        if record is not None:
+            results[i] = _from_json(record)
+        else:
+            todo.append(dataclasses.replace(task, progress=task.progress and isinstance(executor, LocalExecutor)))
+            keys.append((i, key))
+    for j, result in executor.run(run_supernet_task, todo):
+        i, key = keys[j]
+        store.put_run(KIND, key, _to_json(result), result.wall_s)  # the driver alone writes the run store
+        results[i] = result
+    return results
+
+
 def run_differentiable(method: str, config: BPEConfig, seed: int = 0, device: torch.device | str | None = None,
                        **options) -> DifferentiableResult:
     """``search`` under its public name: ``method`` in :data:`METHODS`; ``options`` as :func:`search`."""
@@ -409,7 +455,11 @@ def add_parser(subparsers, name: str = "supernet"):
     p.add_argument("--tau-min", type=float, default=0.1, help="GDAS: temperature at the last epoch")
     p.add_argument("--lr-min", type=float, default=0.0, help="end of the weights' cosine schedule (NB201: 0.001)")
     p.add_argument("--grad-clip", type=float, default=5.0, help="weight gradient norm clip")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice; per worker with "
+                   "--executor processes)")
+    from ..cli import _add_executor_options
+
+    _add_executor_options(p, threads=False)
     p.set_defaults(func=cmd)
     return p
 
@@ -446,6 +496,9 @@ def cmd(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise HarnessError(f"--threads {args.threads} is not positive", "use 1 or more, or leave it out")
     device = resolve_device(args.device)  # an unknown device, or cuda without CUDA: one line, before training
+    from ..cli import _executor, _executor_config
+
+    _executor_config(args)
     options = {"arch_lr": args.arch_lr, "arch_wd": args.arch_wd, "tau_max": args.tau_max, "tau_min": args.tau_min,
                "lr_min": args.lr_min, "grad_clip": args.grad_clip, "arch_data": args.arch_data}
     for method in methods:
@@ -457,10 +510,12 @@ def cmd(args) -> int:
     store = RunStore()  # a damaged or unwritable run store: one line, before any training
     bench = NB201.open()
     summaries = []
-    for method in methods:
-        results = [stored_search(method, config, seed=args.seed + r, device=device, store=store, progress=True,
-                                 **options)
-                   for r in tqdm(range(args.runs), desc=method, unit="run", disable=args.runs < 2)]
+    pairs = tuple(sorted(options.items()))
+    with _executor(args, device) as executor:
+        found = stored_searches([SupernetTask(m, config, args.seed + r, str(device), pairs, progress=True)
+                                 for m in methods for r in range(args.runs)], store, executor)
+    for k, method in enumerate(methods):
+        results = found[k * args.runs:(k + 1) * args.runs]
         read = sum(r.cached for r in results)
         print(f"{method}: {len(results) - read} run(s) trained, {read} read back from the run store {store.path}")
         target = out if len(methods) == 1 else out / method
