@@ -428,18 +428,34 @@ def cmd_runs(args) -> int:
     if args.estimator is not None:
         ESTIMATORS.get(args.estimator)  # an unknown name: one line with the close matches
     store = RunStore()
-    if args.runs_command == "export":
+    if args.runs_command in ("export", "import"):
         path = Path(args.file)
+        training = path.name.endswith((".jsonl", ".jsonl.gz"))
+        if not training and not path.name.endswith((".csv", ".csv.gz")):
+            raise HarnessError(f"{path.name}: the file name says neither scores nor training runs",
+                               "name it .csv or .csv.gz (scores) or .jsonl or .jsonl.gz (training runs)")
+        if training and args.estimator is not None:
+            raise HarnessError("--estimator selects scores, and a .jsonl file holds training runs",
+                               "use --kind K for training runs, or a .csv(.gz) file for scores")
+        if not training and getattr(args, "kind", None) is not None:
+            raise HarnessError("--kind selects training runs, and a .csv file holds scores",
+                               "use a .jsonl(.gz) file for training runs")
+    if args.runs_command == "export":
         if path.parent and not path.parent.is_dir():
             raise HarnessError(f"{path.parent} is not a folder", "create it, or pass another file name")
-        count = store.export(path, args.estimator)
-        print(f"wrote {count} stored scores to {path}")
+        if training:
+            print(f"wrote {store.export_runs(path, args.kind)} stored training runs to {path}")
+        else:
+            print(f"wrote {store.export(path, args.estimator)} stored scores to {path}")
         return 0
     if args.runs_command == "import":
         from .runstore import read_export
 
-        added = store.put_many(read_export(Path(args.file)), replace=args.replace)
-        print(f"added {added} scores from {args.file} to {store.path}")
+        if training:
+            print(f"added {store.import_runs(path, replace=args.replace)} training runs from {path} to {store.path}")
+        else:
+            added = store.put_many(read_export(path), replace=args.replace)
+            print(f"added {added} scores from {args.file} to {store.path}")
         return 0
     kind = getattr(args, "kind", None)
     if args.runs_command == "clear":
@@ -951,14 +967,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("list", "clear"):
             p.add_argument("--kind", help="only the training runs of this kind (e.g. supernet), no scores")
         p.set_defaults(func=cmd_runs)
-    p = runs.add_parser("export", help="write stored scores to a CSV file (.csv.gz: compressed) for another machine")
-    p.add_argument("file")
+    p = runs.add_parser("export", help="write stored scores (FILE.csv[.gz]) or training runs (FILE.jsonl[.gz]) "
+                        "for another machine")
+    p.add_argument("file", help=".csv or .csv.gz: scores; .jsonl or .jsonl.gz: training runs (supernet, ...)")
     p.add_argument("--estimator", help="only this estimator's scores")
+    p.add_argument("--kind", help="only the training runs of this kind (e.g. supernet)")
     p.set_defaults(func=cmd_runs, stale=False)
-    p = runs.add_parser("import", help="add the scores of a file written by runs export (or a study's draws.csv.gz)")
+    p = runs.add_parser("import", help="add the scores or training runs of a file written by runs export "
+                        "(or a study's draws.csv.gz)")
     p.add_argument("file")
-    p.add_argument("--replace", action="store_true", help="replace scores already stored under the same key")
-    p.set_defaults(func=cmd_runs, estimator=None, stale=False)
+    p.add_argument("--replace", action="store_true", help="replace what is already stored under the same key")
+    p.set_defaults(func=cmd_runs, estimator=None, stale=False, kind=None)
 
     p = sub.add_parser("search", help="run a search strategy with an estimator, many runs")
     p.add_argument("--strategy", required=True, help="random, rea, reinforce, n_sample, ... (nas-harness strategies)")

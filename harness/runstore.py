@@ -85,6 +85,13 @@ def read_export(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _open_text(path: Path, mode: str):
+    """A text file, gzip-compressed when its name ends in ``.gz``."""
+    import gzip
+
+    return gzip.open(path, mode, encoding="utf-8") if path.name.endswith(".gz") else open(path, mode[0], encoding="utf-8")
+
+
 def register_run_kind(kind: str, version: str) -> None:
     """Declare a kind of training run and its code version (its module calls this on import)."""
     RUN_KINDS[kind] = str(version)
@@ -346,6 +353,40 @@ class RunStore:
                                       for k, s, v in zip(frame.kind, frame.schema, frame.version)],
                                      index=frame.index, dtype=bool)
         return frame
+
+    @_guarded
+    def export_runs(self, path: Path, kind: str | None = None) -> int:
+        """Write the training runs (one kind's with ``kind``) as JSON Lines (``.gz``: compressed),
+        for :meth:`import_runs` on another machine. Returns how many."""
+        sql = "SELECT kind, key_json, result_json, schema, version, seconds, host, created FROM runs"
+        rows = self.db.execute(sql + (" WHERE kind=?" if kind else "") + " ORDER BY created",
+                               (kind,) if kind else ()).fetchall()
+        names = ("kind", "key_json", "result_json", "schema", "version", "seconds", "host", "created")
+        try:
+            with _open_text(Path(path), "wt") as f:
+                for row in rows:
+                    f.write(json.dumps(dict(zip(names, row))) + "\n")
+        except OSError as err:
+            raise HarnessError(f"cannot write {path} ({err.strerror or err})", "pass a writable file") from err
+        return len(rows)
+
+    @_guarded
+    def import_runs(self, path: Path, replace: bool = False) -> int:
+        """Add the training runs of a file of :meth:`export_runs` (kept where one is stored under the
+        same kind and key, unless ``replace``). Returns how many were added or replaced."""
+        names = ("kind", "key_json", "result_json", "schema", "version", "seconds", "host", "created")
+        try:
+            with _open_text(Path(path), "rt") as f:
+                records = [json.loads(line) for line in f if line.strip()]
+            rows = [tuple(r[n] for n in names) for r in records]
+        except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+            raise HarnessError(f"{path} is not a training-runs file ({type(err).__name__}: {err})".splitlines()[0],
+                               "pass a .jsonl(.gz) file written by nas-harness runs export") from err
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        before = self.db.total_changes
+        self.db.executemany(f"{verb} INTO runs VALUES (?,?,?,?,?,?,?,?)", rows)
+        self.db.commit()
+        return self.db.total_changes - before
 
     @_guarded
     def clear_runs(self, kind: str | None = None, stale_only: bool = False) -> int:

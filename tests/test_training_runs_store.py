@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import math
 import sqlite3
 
 import pytest
@@ -264,3 +265,34 @@ def test_the_trainer_names_its_images_and_split_protocol(harness_data):
         assert data.split == "cifar10-valid: seeded (seed 0) class-stratified halves"
         assert "cifar-split" not in data.note and data.note.endswith("from the valid half; test set unused")
     assert cifar10_valid_protocol(Path("cifar-split.txt")) == "cifar10-valid: NB201's cifar-split.txt"
+
+
+def test_training_runs_travel_by_export_and_import(tmp_path, monkeypatch, capsys):
+    """runs export FILE.jsonl.gz / runs import: the training runs move to another machine's store;
+    an import keeps what is there (unless --replace); a damaged file or an unknown suffix: one line."""
+    from harness.cli import main
+
+    monkeypatch.setitem(RUN_KINDS, "unit", "1")  # a kind of this test only
+    here = RunStore(tmp_path / "here" / "runs.sqlite")
+    here.put_run("unit", {"seed": 0, "version": "1"}, {"acc": 91.5, "alpha": [[0.1, float("nan")]]}, 12.0)
+    here.put_run("unit", {"seed": 1, "version": "1"}, {"acc": 90.0}, 11.0)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "here"))
+    assert main(["runs", "export", str(tmp_path / "runs.jsonl.gz"), "--kind", "unit"]) == 0
+    assert "wrote 2 stored training runs" in capsys.readouterr().out
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "there"))
+    assert main(["runs", "import", str(tmp_path / "runs.jsonl.gz")]) == 0
+    there = RunStore(tmp_path / "there" / "runs.sqlite")
+    record = there.get_run("unit", {"seed": 0, "version": "1"})
+    assert record["acc"] == 91.5 and math.isnan(record["alpha"][0][1]) and len(there.runs("unit")) == 2
+    capsys.readouterr()
+    assert main(["runs", "import", str(tmp_path / "runs.jsonl.gz")]) == 0
+    assert "added 0 training runs" in capsys.readouterr().out
+    assert main(["runs", "import", "--replace", str(tmp_path / "runs.jsonl.gz")]) == 0
+    assert "added 2 training runs" in capsys.readouterr().out
+    (tmp_path / "bad.jsonl").write_text('{"kind": "unit"}\nnot json\n')
+    for argv, message in ([["runs", "import", str(tmp_path / "bad.jsonl")], "is not a training-runs file"],
+                          [["runs", "export", str(tmp_path / "runs.txt")], "neither scores nor training runs"],
+                          [["runs", "export", str(tmp_path / "x.jsonl"), "--estimator", "synflow"], "--estimator"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
