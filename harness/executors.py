@@ -77,6 +77,11 @@ class Executor:
     def run(self, fn: Callable, tasks: Sequence) -> Iterator[tuple[int, object]]:
         raise NotImplementedError
 
+    def device_name(self, device) -> str:
+        """How a task names its device: the full name (``cuda:1``) where the workers see every
+        device of this machine."""
+        return str(device)
+
     def close(self) -> None:
         """Frees the workers (the executor can run again afterwards)."""
 
@@ -125,9 +130,10 @@ class ProcessExecutor(Executor):
             try:
                 while todo or flying:
                     while todo and len(flying) < self.config.workers:
+                        future = self._pool.submit(fn, tasks[todo[-1]])  # may raise BrokenProcessPool: i stays in todo
                         i = todo.pop()
                         attempts[i] += 1
-                        flying[self._pool.submit(fn, tasks[i])] = i
+                        flying[future] = i
                     done, _ = wait(flying, return_when=FIRST_COMPLETED)
                     for future in done:
                         result = future.result()  # the work's own exception is raised here, not retried
@@ -137,8 +143,12 @@ class ProcessExecutor(Executor):
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
                 for future in list(flying):  # finished before the pool broke: kept, not computed again
-                    if future.done() and not future.cancelled() and future.exception() is None:
-                        yield flying.pop(future), future.result()
+                    if future.done() and not future.cancelled():
+                        error = future.exception()
+                        if error is None:
+                            yield flying.pop(future), future.result()
+                        elif not isinstance(error, BrokenProcessPool):
+                            raise error  # the work's own error, not a death: not retried
                 lost = sorted(flying.values())
                 over = [i for i in lost if attempts[i] > self.config.retries]
                 if over:
@@ -175,6 +185,12 @@ class RayExecutor(Executor):
                 raise HarnessError(f"cannot reach the Ray cluster at {config.address} ({err})",
                                    "check --address (ray status on the head node prints it)") from err
 
+    def device_name(self, device) -> str:
+        """The device type only: a Ray task sees the one GPU Ray gave it, as ``cuda``."""
+        import torch
+
+        return torch.device(device).type
+
     def run(self, fn, tasks):
         ray = self.ray
         remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_task, max_retries=self.config.retries)(fn)
@@ -187,8 +203,9 @@ class RayExecutor(Executor):
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayTaskError as err:  # the work raised: the original error
-                        raise err.as_instanceof_cause() from None
-                    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as err:
+                        raise (err.cause if isinstance(err.cause, BaseException) else err) from None
+                    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                            ray.exceptions.OutOfMemoryError) as err:
                         raise HarnessError(f"task {tasks[i]!r} lost its worker {self.config.retries + 1} times "
                                            f"({type(err).__name__})", "every result before it is kept; "
                                            "look at the node's memory (ray status) and run again") from None

@@ -22,6 +22,7 @@ import math
 import platform
 import sqlite3
 import time
+import zlib
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def read_export(path: Path) -> pd.DataFrame:
                              "dtype", "error", "host")}
     try:
         frame = pd.read_csv(path, dtype=text, keep_default_na=False, na_values={"score": [""], "seconds": [""]})
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zlib.error) as err:
         raise HarnessError(f"{path} is not a scores file ({type(err).__name__}: {err})".splitlines()[0],
                            "pass a file written by nas-harness runs export") from err
     return frame
@@ -375,11 +376,16 @@ class RunStore:
         """Add the training runs of a file of :meth:`export_runs` (kept where one is stored under the
         same kind and key, unless ``replace``). Returns how many were added or replaced."""
         names = ("kind", "key_json", "result_json", "schema", "version", "seconds", "host", "created")
+        types = (str, str, str, int, str, (int, float, type(None)), (str, type(None)), (int, float, type(None)))
         try:
             with _open_text(Path(path), "rt") as f:
                 records = [json.loads(line) for line in f if line.strip()]
             rows = [tuple(r[n] for n in names) for r in records]
-        except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+            for number, row in enumerate(rows, 1):
+                for name, value, kind in zip(names, row, types):
+                    if not isinstance(value, kind):
+                        raise TypeError(f"record {number}: {name} is {type(value).__name__}")
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zlib.error) as err:
             raise HarnessError(f"{path} is not a training-runs file ({type(err).__name__}: {err})".splitlines()[0],
                                "pass a .jsonl(.gz) file written by nas-harness runs export") from err
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"

@@ -106,7 +106,7 @@ def test_the_key_changes_with_whatever_determines_the_run(tmp_path, tiny_data, t
     diff.stored_search("darts-v1", BPEConfig.parse(TINY.replace("-c4", "-c8")), seed=0, device="cpu", store=store)
     diff.stored_search("darts-v1", cfg, seed=0, device="cpu", store=store)  # read back
     assert trained.calls == [("darts-v1", 0), ("darts-v1", 1), ("darts-v1", 0)] and len(store.runs()) == 3
-    monkeypatch.setattr(diff, "VERSION", "2")  # the training code changed: its old runs are not read back
+    monkeypatch.setattr(diff, "VERSION", diff.VERSION + "-next")  # the training code changed: its old runs are not read back
     assert not diff.stored_search("darts-v1", cfg, seed=0, device="cpu", store=store).cached
     assert len(trained.calls) == 4
 
@@ -150,16 +150,16 @@ def test_runs_list_counts_training_runs_per_kind_and_clears_them(tmp_path, tiny_
         diff.stored_search("gdas", BPEConfig.parse(TINY), seed=seed, device="cpu", store=store)
     assert main(["runs", "list"]) == 0
     out = capsys.readouterr().out
-    assert "| supernet | 1 | 1 | 2 |" in out and "no scores in" in out
-    assert main(["runs", "list", "--kind", "supernet"]) == 0 and "| supernet | 1 | 1 | 2 |" in capsys.readouterr().out
+    assert f"| supernet | {diff.VERSION} | 1 | 2 |" in out and "no scores in" in out
+    assert main(["runs", "list", "--kind", "supernet"]) == 0 and f"| supernet | {diff.VERSION} | 1 | 2 |" in capsys.readouterr().out
     # a row of another schema, and runs of older code, are never read back: listed and cleared as stale
     key = {"method": "gdas", "seed": 9}
     store.db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
                      ("supernet", run_key_json(key), "{}", RUNS_SCHEMA + 1, "1", 1.0, "host", 0.0))
     store.db.commit()
     assert store.get_run("supernet", key) is None
-    monkeypatch.setitem(RUN_KINDS, "supernet", "2")
-    assert main(["runs", "list", "--stale"]) == 0 and "| supernet | 1 | 1 | 2 |" in capsys.readouterr().out
+    monkeypatch.setitem(RUN_KINDS, "supernet", diff.VERSION + "-next")
+    assert main(["runs", "list", "--stale"]) == 0 and f"| supernet | {diff.VERSION} | 1 | 2 |" in capsys.readouterr().out
     assert main(["runs", "clear", "--stale"]) == 0
     assert "removed 0 stored scores and 3 training runs" in capsys.readouterr().out and store.runs().empty
     diff.stored_search("gdas", BPEConfig.parse(TINY), seed=0, device="cpu", store=store)
@@ -296,3 +296,22 @@ def test_training_runs_travel_by_export_and_import(tmp_path, monkeypatch, capsys
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_compressed_runs_file_is_one_line(tmp_path, monkeypatch, capsys):
+    import gzip
+
+    from harness.cli import main
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    good = gzip.compress(b'{"kind": "unit", "key_json": "{}", "result_json": "{}", "schema": 1, "version": "1",'
+                         b' "seconds": 1.0, "host": "h", "created": 0.0}\n' * 50)
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0xFF
+    (tmp_path / "flipped.jsonl.gz").write_bytes(bytes(flipped))
+    (tmp_path / "typed.jsonl").write_text('{"kind": "unit", "key_json": {"a": 1}, "result_json": "{}", "schema": 1, '
+                                          '"version": "1", "seconds": 1.0, "host": "h", "created": 0.0}\n')
+    for name in ("flipped.jsonl.gz", "typed.jsonl"):
+        assert main(["runs", "import", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert "is not a training-runs file" in err and len(err.strip().splitlines()) == 1

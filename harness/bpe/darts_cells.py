@@ -110,7 +110,7 @@ def train_sheet_cells(config: BPEConfig, *, cells: int | None = None, cell_seed:
     store = store or RunStore()
     executor = executor or LocalExecutor()
     truth = _select(load_ground_truth(path), cells, cell_seed)
-    note = load_train_data("cifar10", config.fraction, config.valid_images or None, device=device).note
+    note = load_train_data("cifar10", config.fraction, config.valid_images or None).note  # on the CPU: for the key only
     version = str(ESTIMATORS.get("bpe").meta.get("version", ""))
     rows, tasks, keys = [], [], []
     for r in truth.itertuples():
@@ -119,7 +119,8 @@ def train_sheet_cells(config: BPEConfig, *, cells: int | None = None, cell_seed:
         cached = store.get(key)
         row = {"arch_id": r.arch_id, "arch_index": int(r.arch_index), "truth": float(r.accuracy)}
         if cached is None:
-            tasks.append(DartsTask(r.arch_id, r.genotype, config, init_seed + int(r.arch_index), str(device)))
+            tasks.append(DartsTask(r.arch_id, r.genotype, config, init_seed + int(r.arch_index),
+                                   executor.device_name(device)))
             keys.append((len(rows), key))
         else:
             score, seconds, error = cached

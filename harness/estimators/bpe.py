@@ -18,7 +18,7 @@ def _canonical(variant: str) -> str:
     return BPEConfig.parse(variant or "BPE1").label
 
 
-@register("bpe", version="2", needs=("training images", "labels", "training"), variants=("BPE1", "BPE2", "<config>"),
+@register("bpe", version="3", needs=("training images", "labels", "training"), variants=("BPE1", "BPE2", "<config>"),
           default_variant="BPE1", canonical_variant=_canonical,
           reference="Zheng et al., Rethinking Performance Estimation in NAS, CVPR 2020")
 def bpe(net: torch.nn.Module, batch: Batch, variant: str = "BPE1") -> float:

@@ -8,6 +8,7 @@ order), and its score, time and failure reason are committed to the :class:`RunS
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Sequence
@@ -111,11 +112,12 @@ class CellScorer:
         self.store.put(key, result.score, result.seconds, result.error)
         return float(result.score), float(result.seconds), result.error or "", False
 
-    def task(self, index: int, batch_seed: int | None = None, source=None) -> ScoreTask:
-        """What a worker needs to compute :meth:`score` of ``index`` elsewhere (see :func:`compute_score`)."""
+    def task(self, index: int, batch_seed: int | None = None, source=None, device: str | None = None) -> ScoreTask:
+        """What a worker needs to compute :meth:`score` of ``index`` elsewhere (see :func:`compute_score`);
+        ``device``: its name as the worker sees it (default: this scorer's device)."""
         return ScoreTask(self.arch_of(int(index)), int(index), self.dataset, self.spec.name, self.spec.variant,
                          self.batch_size, self.batch_seed if batch_seed is None else batch_seed, self.init_seed,
-                         self.augment, self.device.type, None if source is None else str(source))
+                         self.augment, device or str(self.device), None if source is None else str(source))
 
 
 def score_network(arch: str, dataset: str, spec: EstimatorSpec, batch: Batch, seed: int,
@@ -150,9 +152,20 @@ class ScoreTask:
         return f"{label} on cell {self.index} ({self.dataset}, batch seed {self.batch_seed})"
 
 
+def _worker_images(dataset: str, source: str | None):
+    """The training images, loaded once per process and place they are looked up in (a per-cell
+    protocol needs a batch per task; a default source depends on HARNESS_DATA and HARNESS_HOME)."""
+    return _images_at(dataset, source, os.environ.get("HARNESS_DATA"), os.environ.get("HARNESS_HOME"))
+
+
+@lru_cache(maxsize=2)
+def _images_at(dataset: str, source: str | None, data: str | None, home: str | None):
+    return load_images(dataset, "train", source)
+
+
 @lru_cache(maxsize=4)
-def _worker_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool, device: str, source) -> Batch:
-    images = load_images(dataset, "train", source)
+def _worker_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool, device: str, source: str) -> Batch:
+    images = _worker_images(dataset, source)
     idx = sample_batch(images.y, batch_size, batch_seed)
     x, y = to_tensor_batch(images, idx, device=torch.device(device), augment=augment,
                            generator=torch.Generator().manual_seed(batch_seed))
@@ -162,7 +175,8 @@ def _worker_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool,
 def compute_score(task: ScoreTask) -> tuple[float, float, str]:
     """(score, seconds, error) of one task, in whichever process runs it; the same value as
     :meth:`CellScorer.score` computes in the driver (the same batch, seed and network)."""
-    batch = _worker_batch(task.dataset, task.batch_size, task.batch_seed, task.augment, task.device, task.source)
+    source = task.source or _worker_images(task.dataset, None).source  # the resolved file keys the batch cache
+    batch = _worker_batch(task.dataset, task.batch_size, task.batch_seed, task.augment, task.device, str(source))
     result = score_network(task.arch, task.dataset, EstimatorSpec(task.estimator, task.variant), batch,
                            task.init_seed + task.index, torch.device(task.device))
     return float(result.score), float(result.seconds), result.error or ""
@@ -207,7 +221,7 @@ def score_cells(arch_of, indices: Sequence[int], dataset: str, estimators: Seque
             if cached is not None:
                 row.update(score=float(cached[0]), seconds=float(cached[1]), error=cached[2] or "", cached=True)
             else:
-                tasks.append(scorer.task(int(index), seed, image_source))
+                tasks.append(scorer.task(int(index), seed, image_source, executor.device_name(device)))
                 keys.append((len(rows), key))
             rows.append(row)
     log.info("%d (cell, estimator) pairs to score, %d read from the run store (executor: %s)", len(tasks),

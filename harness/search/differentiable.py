@@ -64,7 +64,7 @@ DEFAULT_BPE = "e10-b64-lr0.025-l1-c8-i16-f0.1-v2000"
 KIND = "supernet"  # the run store's kind of these training runs
 #: the version of :func:`search`'s training; bump it whenever a change alters what a run computes,
 #: so that runs stored by the older code are never read back as this code's
-VERSION = "1"
+VERSION = "2"  # 2: random numbers drawn on the training device (CUDA changed; CPU draws identical)
 register_run_kind(KIND, VERSION)
 OPTION_DEFAULTS = {"arch_lr": 3e-4, "arch_wd": 1e-3, "tau_max": 10.0, "tau_min": 0.1, "grad_clip": 5.0,
                    "lr_min": 0.0, "arch_data": "valid"}  # :func:`search`'s own defaults
@@ -321,8 +321,7 @@ def stored_searches(tasks: list[SupernetTask], store: RunStore, executor: Execut
     todo, keys = [], []
     for i, task in enumerate(tasks):
         opts = _options(task.method, dict(task.options))
-        data = load_train_data("cifar10", task.config.fraction, task.config.valid_images or None,
-                               device=torch.device(task.device))
+        data = load_train_data("cifar10", task.config.fraction, task.config.valid_images or None)  # CPU: key only
         key = run_key(task.method, task.config, task.seed, torch.device(task.device), data, opts)
         record = store.get_run(KIND, key)
         if record is not None:
@@ -512,7 +511,7 @@ def cmd(args) -> int:
     summaries = []
     pairs = tuple(sorted(options.items()))
     with _executor(args, device) as executor:
-        found = stored_searches([SupernetTask(m, config, args.seed + r, str(device), pairs, progress=True)
+        found = stored_searches([SupernetTask(m, config, args.seed + r, executor.device_name(device), pairs, progress=True)
                                  for m in methods for r in range(args.runs)], store, executor)
     for k, method in enumerate(methods):
         results = found[k * args.runs:(k + 1) * args.runs]

@@ -146,7 +146,7 @@ def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: in
                 key = s.key(int(cells[p]))
                 draws_of[n].append((r, int(cells[p]), key))
                 if key not in seen and store.get(key) is None:
-                    tasks.append(s.task(int(cells[p]), source=image_source))
+                    tasks.append(s.task(int(cells[p]), source=image_source, device=executor.device_name(device)))
                     task_keys.append(key)
                 seen.add(key)
     log.info("%d draws in the runs, %d distinct scores to compute (executor: %s), the rest in the run store",
