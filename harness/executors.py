@@ -82,14 +82,15 @@ class Executor:
         device of this machine."""
         return str(device)
 
-    def close(self) -> None:
-        """Frees the workers (the executor can run again afterwards)."""
-
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, value, traceback):
+        self.close(abort=kind is not None)
+
+    def close(self, abort: bool = False) -> None:
+        """Frees the workers; ``abort`` (an error or an interrupt is on its way up): at once,
+        without waiting for the tasks still running."""
 
 
 class LocalExecutor(Executor):
@@ -158,10 +159,14 @@ class ProcessExecutor(Executor):
                 log.warning("a worker process died; handing out again: %s", ", ".join(repr(tasks[i]) for i in lost))
                 todo.extend(reversed(lost))
 
-    def close(self):
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, abort: bool = False):
+        if self._pool is None:
+            return
+        if abort:  # an error or Ctrl-C: stop the workers now (their unfinished tasks store nothing)
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=not abort, cancel_futures=True)
+        self._pool = None
 
 
 class RayExecutor(Executor):
@@ -177,7 +182,8 @@ class RayExecutor(Executor):
         self.ray = ray
         self.config = config
         self.gpus_per_task = gpus_per_task
-        if not ray.is_initialized():
+        self._started = not ray.is_initialized()  # ours to shut down (not a caller's instance)
+        if self._started:
             try:
                 ray.init(address=config.address, include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
@@ -197,7 +203,8 @@ class RayExecutor(Executor):
         refs = {remote.remote(task): i for i, task in enumerate(tasks)}
         try:
             while refs:
-                done, _ = ray.wait(list(refs), num_returns=1)
+                # whatever finished within a second (at most 256): not one list rebuild per result
+                done, _ = ray.wait(list(refs), num_returns=min(len(refs), 256), timeout=1.0)
                 for ref in done:
                     i = refs.pop(ref)
                     try:
@@ -213,6 +220,11 @@ class RayExecutor(Executor):
         finally:
             for ref in refs:  # stopped early (an error, an interrupt): no orphans left computing
                 ray.cancel(ref, force=True)
+
+    def close(self, abort: bool = False):
+        if self._started and self.ray.is_initialized():
+            self.ray.shutdown()
+            self._started = False
 
 
 def make_executor(config: ExecutorConfig | None = None, *, gpus_per_task: float = 0.0) -> Executor:

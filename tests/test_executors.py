@@ -195,3 +195,22 @@ def test_supernet_runs_with_processes_as_local(nb201, harness_data, tmp_path, mo
     timing = [c for c in local if "wall" in c or "cost" in c]
     assert local.drop(columns=timing).equals(spread.drop(columns=timing))
     assert len(RunStore(tmp_path / "home-spread" / "runs.sqlite").runs()) == 2
+
+
+def _sleep(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def test_an_error_stops_the_workers_at_once():
+    """Leaving the executor on an error does not wait for the tasks still running."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        with ProcessExecutor(ExecutorConfig("processes", workers=2, threads=1)) as ex:
+            for i, _ in ex.run(_sleep, [0.0, 60.0, 60.0]):
+                raise KeyboardInterrupt  # the user's Ctrl-C after the first result
+    assert time.perf_counter() - start < 30
