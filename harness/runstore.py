@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import platform
 import sqlite3
@@ -30,6 +31,8 @@ import pandas as pd
 
 from .config import harness_home
 from .errors import HarnessError, reason
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 RUNS_SCHEMA = 1  # layout of a training run's key and result JSON (bump when it changes)
@@ -192,6 +195,30 @@ class RunStore:
             "CREATE TABLE IF NOT EXISTS runs (kind TEXT, key_json TEXT, result_json TEXT, schema INTEGER,"
             " version TEXT, seconds REAL, host TEXT, created REAL, PRIMARY KEY (kind, key_json))")
         self.db.commit()
+        self._portable_images()
+
+    def _portable_images(self) -> None:
+        """Scores stored before image sets were keyed portably name their file by its absolute path.
+        Where that path is a file of this machine's HARNESS_DATA (or HARNESS_HOME), the key is
+        renamed to the portable form (``HARNESS_DATA/images/...``): the same file, so the same
+        score, read back again instead of recomputed. A score already stored under the portable
+        key is kept; a path that is no file here is left as it is."""
+        from .paths import portable_path
+
+        olds = [row[0] for row in self.db.execute("SELECT DISTINCT images FROM scores WHERE images LIKE '/%'")]
+        renamed = 0
+        for old in olds:
+            new = portable_path(old)
+            if new.startswith(("HARNESS_DATA/", "HARNESS_HOME/")) and Path(old).is_file():
+                try:
+                    renamed += self.db.execute("UPDATE OR IGNORE scores SET images=? WHERE images=?",
+                                               (new, old)).rowcount
+                except sqlite3.OperationalError:  # a store this process may only read: served as it is
+                    self.db.rollback()
+                    return
+        if renamed:
+            self.db.commit()
+            log.info("run store %s: %d scores keyed by an absolute image path now keyed portably", self.path, renamed)
 
     def unreadable(self, why: str) -> HarnessError:
         """The one-line refusal of a damaged store file: where it is and how to start afresh."""

@@ -117,3 +117,24 @@ def test_export_and_import_carry_scores_to_another_machine(tmp_path, batch, monk
     assert "lacks the columns" in err or "not a scores file" in err
     assert main(["runs", "export", str(tmp_path / "no" / "such" / "x.csv")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_scores_keyed_by_an_absolute_image_path_are_found_again(tmp_path, monkeypatch):
+    """Scores stored before image sets were keyed portably (the absolute path of the file) are
+    renamed to the portable key when the store opens, if that path is a file of this machine's
+    HARNESS_DATA; another absolute path is left alone."""
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "images" / "cifar10_train.npz").write_bytes(b"x")
+    monkeypatch.setenv("HARNESS_DATA", str(data))
+    store = RunStore(tmp_path / "runs.sqlite")
+    old = ScoreKey("nb201", "cifar10", 4, "synflow", "", 64, 42, 0, False, str(data / "images" / "cifar10_train.npz"),
+                   "1", "cpu", "2.13.0+cpu", "float32")
+    elsewhere = dataclasses.replace(old, index=5, images="/nowhere/cifar10_train.npz")
+    store.put(old, 1.5, 0.1, None)
+    store.put(elsewhere, 2.5, 0.1, None)
+    store.db.close()
+    again = RunStore(tmp_path / "runs.sqlite")
+    portable = dataclasses.replace(old, images="HARNESS_DATA/images/cifar10_train.npz")
+    assert again.get(portable)[0] == 1.5 and again.get(old) is None
+    assert again.get(elsewhere)[0] == 2.5
