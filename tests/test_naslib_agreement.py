@@ -122,3 +122,14 @@ def test_published_comparison_keeps_the_sign():
     assert comp.loc["synflow", "within_tolerance"]
     # a sign error is a large delta, not hidden by abs()
     assert not comp.loc["snip", "within_tolerance"] and comp.loc["snip", "delta"] < -1
+
+
+def test_published_comparison_takes_every_variant_of_a_published_name():
+    """Abdelfattah et al. publish `fisher`: both of our fisher variants stand beside it."""
+    table = pd.DataFrame({"estimator": ["fisher:paper", "fisher:official", "fisher:paper", "fisher:official"],
+                          "truth": ["valid@200", "valid@200", "test@200", "test@200"], "n": [1000] * 4,
+                          "spearman": [0.40, 0.51, 0.45, 0.56], "spearman_lo": [0.3] * 4, "spearman_hi": [0.6] * 4})
+    comp = published_comparison(table, "cifar10").set_index("estimator")
+    assert list(comp.index) == ["fisher:paper", "fisher:official"]
+    assert comp.loc["fisher:official", "ours_spearman_test@200"] == 0.56
+    assert (comp.published_abs_spearman == 0.36).all()

@@ -21,7 +21,7 @@ def fisher(net: torch.nn.Module, batch: Batch, variant: str = "paper") -> float:
     - ``official``: sum_k fan_in * F_k, what Abdelfattah et al.'s released code (and NASLib's
       copy of it) computes: it copies each channel's F_k to every weight of that channel
       (``reshape_elements``) and sums over weights, so a layer counts C_in*k*k times (64 times for
-      NB201's classifier). Their published fisher numbers come from this code.
+      NB201's classifier).
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown fisher variant {variant!r}")

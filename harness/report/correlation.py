@@ -105,20 +105,25 @@ def published_comparison(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     published = baselines.load("zero_cost_nb201")
     published = published[(published.dataset == dataset) & (published.statistic == "abs_spearman")]
     rows = []
+    base = table.estimator.astype(str).str.partition(":")[0]
     for pub in published.itertuples(index=False):
-        ours = table[(table.estimator == pub.estimator) & (table.truth == pub.truth)]
-        if ours.empty:
-            continue
-        row = ours.iloc[0]
-        test = table[(table.estimator == pub.estimator) & (table.truth == "test@200")]
-        delta = row.spearman - pub.value
-        rows.append({"estimator": pub.estimator, "truth": pub.truth, "n": int(row.n), "ours_spearman": row.spearman,
-                     "ours_lo": row.spearman_lo, "ours_hi": row.spearman_hi, "published_abs_spearman": pub.value,
-                     "published_cells": int(pub.cells), "delta": delta,
-                     "within_tolerance": bool(abs(delta) <= TOLERANCE),
-                     "ours_spearman_test@200": float(test.spearman.iloc[0]) if not test.empty else float("nan"),
-                     "paper_truth": getattr(pub, "paper_truth", ""), "source": pub.source})
+        # a published name without a variant is compared with every variant of ours (fisher:paper, fisher:official)
+        named = (table.estimator == pub.estimator) | ((base == pub.estimator) if ":" not in pub.estimator else False)
+        for label in dict.fromkeys(table.estimator[named]):
+            ours = table[(table.estimator == label) & (table.truth == pub.truth)]
+            if not ours.empty:
+                rows.append(_published_row(table, label, ours.iloc[0], pub))
     return pd.DataFrame(rows)
+
+
+def _published_row(table: pd.DataFrame, label: str, row, pub) -> dict:
+    test = table[(table.estimator == label) & (table.truth == "test@200")]
+    delta = row.spearman - pub.value
+    return {"estimator": label, "truth": pub.truth, "n": int(row.n), "ours_spearman": row.spearman,
+            "ours_lo": row.spearman_lo, "ours_hi": row.spearman_hi, "published_abs_spearman": pub.value,
+            "published_cells": int(pub.cells), "delta": delta, "within_tolerance": bool(abs(delta) <= TOLERANCE),
+            "ours_spearman_test@200": float(test.spearman.iloc[0]) if not test.empty else float("nan"),
+            "paper_truth": getattr(pub, "paper_truth", ""), "source": pub.source}
 
 
 def write_correlation_report(scores: pd.DataFrame, bench: NB201, dataset: str, out: Path, n_boot: int = 1000,
