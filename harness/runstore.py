@@ -35,6 +35,7 @@ from .errors import HarnessError, reason
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
+LOCK_WAIT_S = 120.0  # how long a write waits for another process holding the store's lock (SQLite busy timeout)
 RUNS_SCHEMA = 1  # layout of a training run's key and result JSON (bump when it changes)
 #: kind of training run -> the version of the code that trains it now (see register_run_kind)
 RUN_KINDS: dict[str, str] = {}
@@ -172,7 +173,7 @@ class RunStore:
 
     @_guarded
     def _open(self) -> None:
-        self.db = sqlite3.connect(self.path)
+        self.db = sqlite3.connect(self.path, timeout=LOCK_WAIT_S)  # another writer: wait for it, not fail
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             check = [row[0] for row in self.db.execute("PRAGMA quick_check(1)").fetchall()]

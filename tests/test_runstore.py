@@ -138,3 +138,25 @@ def test_scores_keyed_by_an_absolute_image_path_are_found_again(tmp_path, monkey
     portable = dataclasses.replace(old, images="HARNESS_DATA/images/cifar10_train.npz")
     assert again.get(portable)[0] == 1.5 and again.get(old) is None
     assert again.get(elsewhere)[0] == 2.5
+
+
+def test_a_write_waits_for_another_writer_instead_of_failing(tmp_path):
+    """Two commands side by side on one store: a write waits while the other holds the lock
+    (a `database is locked` after SQLite's default 5 s stopped a long study)."""
+    import sqlite3
+    import threading
+    import time
+
+    path = tmp_path / "runs.sqlite"
+    RunStore(path)
+    other = sqlite3.connect(path, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the other process's write lock
+    release = threading.Timer(6.0, other.commit)
+    release.start()
+    key = ScoreKey("nb201", "cifar10", 1, "synflow", "", 8, 0, 0, False, "HARNESS_DATA/images/x.npz", "1", "cpu",
+                   "2.13.0+cpu", "float32")
+    start = time.perf_counter()
+    RunStore(path).put(key, 1.0, 0.1, None)
+    assert time.perf_counter() - start >= 5.0  # it waited past SQLite's default timeout, and then wrote
+    assert RunStore(path).get(key)[0] == 1.0
+    release.join()
