@@ -158,7 +158,7 @@ def test_executor_options_are_checked_first(tmp_path, argv, message, capsys):
     assert not (tmp_path / "out").exists()  # nothing written: checked before --out
 
 
-@pytest.mark.parametrize("strategy, estimator, budget", [("n_sample", "synflow", "6"), ("rea", "tabular:valid@12", "600s")])
+@pytest.mark.parametrize("strategy, estimator, budget", [("n_sample", "synflow", "6"), ("rea", "tabular:valid@200", "12")])
 def test_search_runs_with_processes_as_local(nb201, harness_data, tmp_path, monkeypatch, strategy, estimator, budget):
     """Each run a task: the same chosen cells and accuracies as local; a worker's scores land in the
     driver's run store (a second local call computes nothing)."""
@@ -180,7 +180,7 @@ def test_search_runs_with_processes_as_local(nb201, harness_data, tmp_path, monk
         assert "0 scores computed in this call" in (tmp_path / "again" / "summary.md").read_text()
 
 
-def test_supernet_runs_with_processes_as_local(nb201, harness_data, tmp_path, monkeypatch, one_thread):
+def test_supernet_runs_with_processes_as_local(nb201, full_data, tmp_path, monkeypatch, one_thread):
     """Each supernet run a task (real CIFAR-10 images, a tiny budget): the same derived cells and
     alphas as local, stored by the driver."""
     from harness.cli import main
