@@ -60,10 +60,15 @@ def make_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool, de
                source=None) -> tuple[Batch, str]:
     """A batch of real training images of ``dataset``; returns it and the image set's source."""
     images = load_images(dataset, "train", source)
+    return batch_from(images, dataset, batch_size, batch_seed, augment, device), images.source
+
+
+def batch_from(images, dataset: str, batch_size: int, batch_seed: int, augment: bool, device) -> Batch:
+    """``batch_size`` images of ``images`` drawn with ``batch_seed`` (augmented with the same seed)."""
     idx = sample_batch(images.y, batch_size, batch_seed)
-    gen = torch.Generator().manual_seed(batch_seed)
-    x, y = to_tensor_batch(images, idx, device=device, augment=augment, generator=gen)
-    return Batch(x, y, images.num_classes, dataset, batch_seed), images.source
+    x, y = to_tensor_batch(images, idx, device=torch.device(device), augment=augment,
+                           generator=torch.Generator().manual_seed(batch_seed))
+    return Batch(x, y, images.num_classes, dataset, batch_seed)
 
 
 class CellScorer:
@@ -165,11 +170,7 @@ def _images_at(dataset: str, source: str | None, data: str | None, home: str | N
 
 @lru_cache(maxsize=4)
 def _worker_batch(dataset: str, batch_size: int, batch_seed: int, augment: bool, device: str, source: str) -> Batch:
-    images = _worker_images(dataset, source)
-    idx = sample_batch(images.y, batch_size, batch_seed)
-    x, y = to_tensor_batch(images, idx, device=torch.device(device), augment=augment,
-                           generator=torch.Generator().manual_seed(batch_seed))
-    return Batch(x, y, images.num_classes, dataset, batch_seed)
+    return batch_from(_worker_images(dataset, source), dataset, batch_size, batch_seed, augment, device)
 
 
 def compute_score(task: ScoreTask) -> tuple[float, float, str]:
