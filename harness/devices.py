@@ -48,3 +48,40 @@ def resolve_device(value: str | torch.device | None, flag: str = "--device") -> 
         raise HarnessError(f"{flag} {value!r}: this machine has {count} CUDA device{'s' if count != 1 else ''}",
                            f"use cuda:0..cuda:{count - 1}, or {flag} cuda")
     return torch.device(text)
+
+
+#: Tensor methods that copy a value to the host, so that on a GPU they wait for every queued kernel
+_HOST_READS = frozenset({"__float__", "__int__", "__bool__", "__index__", "item", "tolist", "cpu", "numpy", "nonzero",
+                         "unique", "masked_select", "argwhere"})
+
+
+class HostSyncCounter(torch.overrides.TorchFunctionMode):
+    """Counts, while active, the tensor operations that read a value back to the host (``float``,
+    ``.item()``, ``.tolist()``, ``.cpu()``, boolean-mask indexing, ``unique``...): each one waits
+    for the GPU. It counts them on any device, so a CPU test can pin a scorer's number of waits.
+
+    >>> with HostSyncCounter() as syncs:
+    ...     float(torch.ones(3).sum())
+    3.0
+    >>> syncs.count, syncs.names
+    (1, ['__float__'])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.names: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in _HOST_READS or (name == "__getitem__" and _has_mask(args[1] if len(args) > 1 else None)):
+            self.names.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def _has_mask(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in items)

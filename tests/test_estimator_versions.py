@@ -6,6 +6,11 @@ computed by an older definition is never read back. This test fails when an esti
 while its version did not: bump the version, then record the new source with
 
     python -m tests.test_estimator_versions
+
+A change that provably leaves every score bit for bit as it was (a refactor: e.g. fewer waits for
+the GPU) may keep its version, so that stored scores stay valid, only with the proof written down:
+
+    python -m tests.test_estimator_versions --refactor NAME "what shows the scores are unchanged"
 """
 
 from __future__ import annotations
@@ -88,6 +93,37 @@ def test_the_hash_sees_a_change_of_a_shared_helper(monkeypatch):
         importlib.import_module("harness.estimators.jacob_cov"))
 
 
+def write_record(refactors: dict[str, str] | None = None) -> dict:
+    """The record with the current sources. A changed source under an unchanged version is refused
+    unless ``refactors`` names the estimator with its proof (kept under ``refactors`` in the record)."""
+    refactors = refactors or {}
+    recorded = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    record = current()
+    for name, entry in record.items():
+        old = recorded.get(name)
+        history = list(old.get("refactors", [])) if old and old["version"] == entry["version"] else []
+        if old and old["version"] == entry["version"] and old["sha256"] != entry["sha256"]:
+            if name not in refactors:
+                raise SystemExit(f"{name}'s source changed but its version is still {entry['version']}: bump it, or "
+                                 f"record a proven refactor with --refactor {name} PROOF")
+            history.append({"sha256": old["sha256"], "proof": refactors[name]})
+        if history:
+            entry["refactors"] = history
+    RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return record
+
+
+def test_every_kept_version_across_a_change_has_its_proof():
+    for name, entry in json.loads(RECORD.read_text()).items():
+        for step in entry.get("refactors", []):
+            assert len(step["proof"].split()) >= 5, f"{name}: a refactor kept version {entry['version']} without a proof"
+
+
 if __name__ == "__main__":
-    RECORD.write_text(json.dumps(current(), indent=1, sort_keys=True) + "\n")
+    import argparse
+
+    parser = argparse.ArgumentParser(description="record the estimators' sources and versions")
+    parser.add_argument("--refactor", nargs=2, action="append", default=[], metavar=("NAME", "PROOF"))
+    args = parser.parse_args()
+    write_record(dict(args.refactor))
     print(f"wrote {RECORD}")

@@ -26,20 +26,28 @@ def epe_score(jacobian: torch.Tensor, labels: torch.Tensor, num_classes: int, di
 
     A zero-variance row makes the score NaN.
     """
+    # One host transfer of the labels, then contiguous slices of the label-sorted Jacobian: no
+    # per-class .item() or boolean mask (each would wait for the GPU). A stable sort keeps every
+    # class's rows in batch order, so each slice equals jacobian[labels == c] row for row.
+    counts: dict[int, int] = {}
+    for c in labels.tolist():
+        counts[c] = counts.get(c, 0) + 1
+    ordered = jacobian[torch.argsort(labels, stable=True)]
     per_class = []
-    for c in torch.unique(labels):
-        rows = jacobian[labels == c]
-        if len(rows) == 1:
+    start = 0
+    for c in sorted(counts):
+        n, rows, start = counts[c], ordered[start:start + counts[c]], start + counts[c]
+        if n == 1:
             if num_classes > 100 and divisor == "rows":
                 continue
-            s = math.log(1.0 + K)
+            s = jacobian.new_tensor(math.log(1.0 + K))
         else:
             corr = corrcoef_rows(rows)
-            s = float(torch.log(corr.abs() + K).sum())
+            s = torch.log(corr.abs() + K).sum()
             if num_classes > 100:
-                s /= corr.numel() if divisor == "entries" else len(corr)
+                s = s / (corr.numel() if divisor == "entries" else len(corr))
         per_class.append(s)
-    scores = torch.tensor(per_class, dtype=torch.float64)
+    scores = torch.stack(per_class).to("cpu", torch.float64)  # the one wait for the device
     if num_classes <= 100:
         return float(scores.abs().sum())
     return float((scores[:, None] - scores[None, :]).abs().sum() / len(scores))

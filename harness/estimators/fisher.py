@@ -39,12 +39,14 @@ def fisher(net: torch.nn.Module, batch: Batch, variant: str = "paper") -> float:
     finally:
         for h in handles:
             h.remove()
-    total = 0.0
+    # Summed on the device in float64 (each layer's float32 sum widened exactly, then added in
+    # layer order, as Python floats would be): one wait for the device, not one per layer.
+    total = torch.zeros((), dtype=torch.float64, device=batch.device)
     for module, a in activations:
         if a.grad is not None:
             per_channel = a.detach() * a.grad
             if per_channel.dim() > 2:  # a Conv2d map: sum over its positions; a Linear output is images x units
                 per_channel = per_channel.sum(dim=tuple(range(2, per_channel.dim())))
-            value = float((0.5 * per_channel.pow(2).mean(dim=0)).sum())
-            total += value * (module.weight[0].numel() if variant == "official" else 1)
-    return total
+            value = (0.5 * per_channel.pow(2).mean(dim=0)).sum().double()
+            total = total + value * (module.weight[0].numel() if variant == "official" else 1)
+    return float(total)

@@ -43,9 +43,10 @@ def zen(net: torch.nn.Module, batch: Batch, alpha: float = 0.01, seed: int = 0) 
     eps = torch.randn(shape, generator=gen).to(batch.device)
     with torch.no_grad():
         clean = net.forward_pre_pool(x)
-        delta = float((clean - net.forward_pre_pool(x + alpha * eps)).abs().flatten(1).sum(dim=1).mean())
+        delta = (clean - net.forward_pre_pool(x + alpha * eps)).abs().flatten(1).sum(dim=1).mean()
     bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d) and m.running_var is not None]
-    variances = [float(m.running_var.mean()) for m in bns]
+    # one wait for the device for the perturbation and every layer's mean variance, not one per layer
+    delta, *variances = torch.stack([delta, *(m.running_var.mean() for m in bns)]).tolist()
     if not delta > 0:
         raise UndefinedScore(f"the output does not respond to the input perturbation (|f(x) - f(x + a e)| = {delta}): "
                              "log 0 is undefined")
