@@ -866,6 +866,37 @@ def cmd_report_search(args) -> int:
     return 0
 
 
+# -- selftest -----------------------------------------------------------------------------
+def cmd_selftest(args) -> int:
+    import json
+
+    import pandas as pd
+
+    from .report.tables import write_table, writing
+    from .selftest import CHECKS, as_records, run_selftest
+
+    names = tuple(n.strip() for n in args.only.split(",") if n.strip()) if args.only else ()
+    known = [n for n, _ in CHECKS]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise HarnessError(f"--only: no check named {', '.join(map(repr, unknown))}", f"use some of {', '.join(known)}")
+    out = _out_dir(args.out)
+    device = _device(args.device)
+    checks = run_selftest(device, names)
+    for c in checks:
+        print(f"{c.status:<9} {c.name:<14} {c.seconds:7.1f} s  {c.detail}")
+    if out is not None:
+        table = pd.DataFrame([{"check": c.name, "status": c.status, "seconds": c.seconds, "detail": c.detail}
+                              for c in checks])
+        write_table(table, out, "selftest", f"nas-harness selftest on {device}")
+        with writing(out / "selftest.json") as path:
+            path.write_text(json.dumps(as_records(checks), indent=1, default=str) + "\n")
+    failed = [c.name for c in checks if c.failed]
+    if failed:
+        print(f"{PROG}: selftest failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Reproduction harness for performance estimation in NAS.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -1116,6 +1147,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for search_table.{csv,md}")
     p.add_argument("--note", default="", help="a sentence put first in the table's caption (e.g. its protocol)")
     p.set_defaults(func=cmd_report_search)
+    p = sub.add_parser("selftest", help="the device checks in one short call: every estimator on the GPU against the "
+                       "CPU, waits for the GPU, real training, out of memory (exit 1 when one fails)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--only", help="comma list of checks: environment, estimators, host syncs, training, out of memory")
+    p.add_argument("--out", help="folder for selftest.md/.csv/.json")
+    p.set_defaults(func=cmd_selftest)
     p = report.add_parser("readme", help="rewrite the README's generated tables from results/")
     p.add_argument("--readme", default="README.md", help="the README (default README.md)")
     p.add_argument("--results", default="results", help="the results folder (default results)")

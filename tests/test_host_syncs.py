@@ -128,3 +128,34 @@ def test_zen_waits_once_for_every_layer(batch):
         result = score("zen", net, batch)
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert result.ok and len(bns) > 30 and syncs.count <= 2, syncs.names
+
+
+# -- nas-harness selftest: the same checks, on the device, in one call -----------------------
+
+def test_selftest_runs_its_checks_and_writes_them(tmp_path, capsys, harness_data):
+    import json
+
+    from harness.cli import main
+
+    assert main(["selftest", "--only", "host syncs,out of memory", "--out", str(tmp_path)]) == 0
+    checks = {c["name"]: c for c in json.loads((tmp_path / "selftest.json").read_text())}
+    assert checks["host syncs"]["status"] == "pass"
+    assert checks["host syncs"]["values"]["epe_nas"]["host_reads"] <= 3
+    expected = "pass" if torch.cuda.is_available() else "untested"
+    assert checks["out of memory"]["status"] == expected
+    assert "host syncs" in capsys.readouterr().out and (tmp_path / "selftest.md").exists()
+
+
+def test_selftest_fails_when_a_scorer_waits_too_often(tmp_path, capsys, monkeypatch, harness_data):
+    from harness import selftest
+    from harness.cli import main
+
+    monkeypatch.setattr(selftest, "SYNC_BOUNDS", {"fisher": 0})
+    assert main(["selftest", "--only", "host syncs"]) == 1
+    assert "selftest failed: host syncs" in capsys.readouterr().err
+
+
+def test_selftest_refuses_an_unknown_check(capsys):
+    from tests.conftest import refused
+
+    assert "no check named 'gpu'" in refused(capsys, "selftest", "--only", "gpu")

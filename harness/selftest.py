@@ -1,0 +1,218 @@
+"""``nas-harness selftest``: the checks a GPU run needs, in one short call.
+
+On a machine with CUDA it compares every estimator's score on the GPU with the CPU's (same cell,
+same initialisation, same batch), counts the waits for the GPU of the scorers that must not wait
+per layer or class (``torch.cuda.set_sync_debug_mode`` and :class:`HostSyncCounter`), times a
+short real training run and counts its synchronisations per step, and provokes a
+real CUDA out-of-memory error to check that it is reported and never cached. On a CPU-only
+machine the same checks run on the CPU, the GPU ones are reported as ``untested`` (with the
+reason), and nothing fails for want of a GPU.
+
+Each check returns a :class:`Check`; :func:`run_selftest` returns them all; the CLI prints them
+and writes ``selftest.json`` and ``selftest.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from .devices import HostSyncCounter
+
+log = logging.getLogger(__name__)
+
+#: the cell every check scores and trains: every op type of NB201 except none
+CELL = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+#: how far a GPU score may be from the CPU's (float32 kernels sum in another order)
+REL_TOL = 1e-3
+#: scorers and the most waits for the device one score may take (batch of 64, 10 classes)
+SYNC_BOUNDS = {"epe_nas": 3, "fisher": 2, "zen": 2}
+
+
+@dataclass
+class Check:
+    """One check: ``status`` is ``pass``, ``fail`` or ``untested`` (with ``detail`` saying why)."""
+
+    name: str
+    status: str
+    detail: str
+    seconds: float = 0.0
+    values: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+
+def _timed(name: str, fn) -> Check:
+    start = time.perf_counter()
+    check = fn()
+    check.name, check.seconds = name, time.perf_counter() - start
+    return check
+
+
+def _batch(device: torch.device, size: int = 64):
+    from .estimators.run import make_batch
+
+    return make_batch("cifar10", size, batch_seed=7, augment=False, device=device)[0]
+
+
+def _score_on(name: str, variant: str, batch, device: torch.device):
+    from .estimators.run import EstimatorSpec, score_network
+
+    return score_network(CELL, "cifar10", EstimatorSpec(name, variant), batch, seed=11, device=device)
+
+
+def check_environment(device: torch.device) -> Check:
+    values = {"torch": torch.__version__, "device": str(device), "cuda_available": torch.cuda.is_available()}
+    if device.type == "cuda":
+        values |= {"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda,
+                   "cudnn": torch.backends.cudnn.version(), "gpus": torch.cuda.device_count()}
+    detail = f"torch {torch.__version__} on {values.get('gpu', device.type)}"
+    return Check("environment", "pass", detail, values=values)
+
+
+def check_estimators(device: torch.device) -> Check:
+    """Every estimator (every variant) scores the cell on ``device``; on CUDA each is compared with
+    the CPU's score of the same network and batch."""
+    from .estimators import ESTIMATORS
+
+    cpu = torch.device("cpu")
+    cpu_batch = _batch(cpu)
+    dev_batch = _batch(device) if device.type != "cpu" else cpu_batch
+    rows, bad = {}, []
+    for name in ESTIMATORS.list():
+        if name == "bpe":  # trains: the training check covers it
+            continue
+        for variant in ESTIMATORS.get(name).meta.get("variants") or ("",):
+            label = f"{name}:{variant}" if variant else name
+            ours = _score_on(name, variant, dev_batch, device)
+            row = {"score": ours.score, "seconds": ours.seconds, "error": ours.error}
+            if device.type != "cpu":
+                ref = _score_on(name, variant, cpu_batch, cpu)
+                rel = abs(ours.score - ref.score) / max(abs(ref.score), 1e-30)
+                row |= {"cpu_score": ref.score, "cpu_seconds": ref.seconds, "rel_diff": rel}
+                if not (rel <= REL_TOL or (math.isnan(ours.score) and math.isnan(ref.score))):
+                    bad.append(f"{label} (rel. diff {rel:.2g})")
+            elif not ours.ok:
+                bad.append(f"{label} ({ours.error})")
+            rows[label] = row
+    if bad:
+        return Check("estimators", "fail", "off: " + ", ".join(bad), values=rows)
+    if device.type == "cpu":
+        return Check("estimators", "pass", f"{len(rows)} scores on the CPU (GPU agreement untested: no GPU)",
+                     values=rows)
+    worst = max(r["rel_diff"] for r in rows.values())
+    return Check("estimators", "pass", f"{len(rows)} scores within {REL_TOL:g} of the CPU (worst {worst:.2g})",
+                 values=rows)
+
+
+def _cuda_syncs(fn) -> int:
+    """The synchronisations CUDA itself reports while ``fn`` runs (set_sync_debug_mode warnings)."""
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def check_host_syncs(device: torch.device) -> Check:
+    """The scorers that once waited per class or per layer wait at most ``SYNC_BOUNDS`` times."""
+    from .estimators import score
+    from .models.nb201 import build_network
+
+    batch = _batch(device)
+    values, bad = {}, []
+    for name, bound in SYNC_BOUNDS.items():
+        torch.manual_seed(0)
+        net = build_network(CELL, "cifar10").to(device)
+        with HostSyncCounter() as syncs:
+            score(name, net, batch)
+        values[name] = {"host_reads": syncs.count, "bound": bound, "names": syncs.names}
+        if device.type == "cuda":
+            torch.manual_seed(0)
+            net = build_network(CELL, "cifar10").to(device)
+            values[name]["cuda_syncs"] = _cuda_syncs(lambda: score(name, net, batch))  # noqa: B023
+        if syncs.count > bound:
+            bad.append(f"{name}: {syncs.count} > {bound}")
+    if bad:
+        return Check("host syncs", "fail", "; ".join(bad), values=values)
+    cuda = ("; CUDA reports " + ", ".join(f"{k} {v['cuda_syncs']}" for k, v in values.items())
+            if device.type == "cuda" else " (CUDA's own count untested: no GPU)")
+    return Check("host syncs", "pass", ", ".join(f"{k} {v['host_reads']}" for k, v in values.items()) + cuda,
+                 values=values)
+
+
+def check_training(device: torch.device, images: int = 1024) -> Check:
+    """One epoch of real training of the cell (C8, N1, ``images`` CIFAR-10 images) on ``device``.
+    On CUDA, the synchronisations per step are counted (the augmentation and the data order are
+    drawn on the device, so no step should copy from the host)."""
+    from .bpe.config import BPEConfig
+    from .bpe.trainer import load_train_data, train_nb201
+
+    config = BPEConfig.parse(f"e1-b128-lr0.05-l1-c8-i32-f{images / 25000:g}-v500")
+    data = load_train_data("cifar10", config.fraction, config.valid_images, device=device)
+    result = train_nb201(CELL, config, data, seed=0)
+    values = {"images_per_second": result.images_per_s, "valid_acc": result.valid_acc,
+              "train_seconds": result.train_seconds}
+    if device.type == "cuda":
+        steps = math.ceil(len(data.train_y) / config.batch_size)
+        values["cuda_syncs_per_step"] = _cuda_syncs(lambda: train_nb201(CELL, config, data, seed=0)) / steps
+    if not math.isfinite(result.valid_acc):
+        return Check("training", "fail", f"validation accuracy {result.valid_acc}", values=values)
+    extra = (f", {values['cuda_syncs_per_step']:.1f} CUDA syncs per step" if "cuda_syncs_per_step" in values
+             else " (CUDA untested: no GPU)")
+    return Check("training", "pass", f"{result.images_per_s:.0f} images/s{extra}",
+                 values=values)
+
+
+def check_out_of_memory(device: torch.device) -> Check:
+    """A real CUDA out-of-memory error (the allocator capped to a sliver of the GPU) is reported as
+    a transient failure: raised, never a cached number."""
+    if device.type != "cuda":
+        return Check("out of memory", "untested", "needs a CUDA device")
+    from .estimators.base import TransientScoreError, score
+    from .models.nb201 import build_network
+
+    torch.cuda.empty_cache()
+    torch.cuda.set_per_process_memory_fraction(1e-4, device)
+    try:
+        torch.manual_seed(0)
+        score("epe_nas", build_network(CELL, "cifar10").to(device), _batch(device, 256))
+        outcome = Check("out of memory", "fail", "no out-of-memory error under a 0.01 % memory cap")
+    except TransientScoreError as err:
+        outcome = Check("out of memory", "pass", f"reported, not cached: {err.problem}")
+    except torch.OutOfMemoryError:
+        outcome = Check("out of memory", "pass", "raised before scoring (while building the batch or network)")
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0, device)
+        torch.cuda.empty_cache()
+    return outcome
+
+
+CHECKS = (("environment", check_environment), ("estimators", check_estimators), ("host syncs", check_host_syncs),
+          ("training", check_training), ("out of memory", check_out_of_memory))
+
+
+def run_selftest(device: torch.device, only: tuple[str, ...] = ()) -> list[Check]:
+    """Every check (or those named in ``only``) on ``device``, in order."""
+    checks = []
+    for name, fn in CHECKS:
+        if only and name not in only:
+            continue
+        log.info("selftest: %s", name)
+        checks.append(_timed(name, lambda fn=fn: fn(device)))
+    return checks
+
+
+def as_records(checks: list[Check]) -> list[dict]:
+    return [asdict(c) for c in checks]
