@@ -296,3 +296,27 @@ def test_numerical_failures_are_recorded_and_cached_others_are_not(failing_estim
 def test_zen_of_a_cell_whose_output_ignores_the_input_is_undefined(batch):
     result = score("zen", _net("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), batch)
     assert not result.ok and "UndefinedScore" in result.error and "log 0" in result.error
+
+
+def test_dedupe_isomorphic_scores_each_class_once_with_its_representatives_seeds(tmp_path, nb201, monkeypatch):
+    from harness.spaces.nb201 import NB201Space
+
+    space = NB201Space.from_benchmark(nb201)
+    reps = space.representatives()
+    assert len(set(reps.tolist())) == 6466 and all(reps[reps] == reps) and all(reps <= np.arange(len(reps)))
+    members = np.flatnonzero(reps == reps[np.argmax(np.bincount(reps) > 2)])[:3]  # a class of 3 or more cells
+    assert len(members) == 3 and len({nb201.arch(int(i)) for i in members}) == 3
+    spec = [EstimatorSpec.parse("naswot")]
+    store = RunStore(tmp_path / "runs.sqlite")
+    calls = []
+    import harness.estimators.run as run
+
+    real = run.compute_score
+    monkeypatch.setattr(run, "compute_score", lambda task: calls.append(task.index) or real(task))
+    deduped = score_cells(nb201.arch, members, "cifar10", spec, batch_size=16, batch_seed=1, store=store,
+                          representative_of=reps.__getitem__, device=torch.device("cpu"))
+    assert calls == [int(reps[members[0]])]  # one network scored for the three
+    assert deduped.score.nunique() == 1 and list(deduped.scored_as) == [int(reps[members[0]])] * 3
+    plain = score_cells(nb201.arch, [int(reps[members[0]])], "cifar10", spec, batch_size=16, batch_seed=1,
+                        store=RunStore(tmp_path / "other.sqlite"), device=torch.device("cpu"))
+    assert plain.score.iloc[0] == deduped.score.iloc[0]  # the representative's own score, its own seeds

@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -189,15 +189,20 @@ BATCH_PROTOCOLS = ("shared", "per-cell")
 def score_cells(arch_of, indices: Sequence[int], dataset: str, estimators: Sequence[EstimatorSpec], *,
                 batch_size: int, batch_seed: int, init_seed: int = 0, augment: bool = False,
                 device: torch.device | None = None, store: RunStore | None = None, space: str = "nb201",
-                image_source=None, batch_protocol: str = "shared", executor: Executor | None = None) -> pd.DataFrame:
+                image_source=None, batch_protocol: str = "shared", executor: Executor | None = None,
+                representative_of: Callable[[int], int] | None = None) -> pd.DataFrame:
     """Scores of every (cell, estimator); cached ones are read back, missing ones computed.
 
     ``arch_of(index) -> arch string``. ``batch_protocol``: ``shared``, one batch (``batch_seed``)
     for every cell; ``per-cell``, cell ``i`` gets its own batch, seed ``derive(1, batch_seed, i)``
     (as NASLib's zero-cost runner, which draws a fresh batch from its loader for every cell). Every
     estimator sees the same batch for a cell. ``executor``: where the missing scores are computed
-    (default: this process); each is written to the run store here, as it arrives. Returns one
-    row per cell and estimator: index, arch, estimator, score, seconds, error, cached.
+    (default: this process); each is written to the run store here, as it arrives.
+    ``representative_of(index) -> index``: each cell gets the score of that cell (network, init
+    seed and batch seed all of the representative's own), computed once for all who share it:
+    with :meth:`NB201Space.representatives`, one score per isomorphism class. Returns one row per
+    cell and estimator: index, arch, estimator, score, seconds, error, cached, scored_as (the
+    index whose score it is).
     """
     if batch_protocol not in BATCH_PROTOCOLS:
         raise HarnessError(f"batch protocol {batch_protocol!r} is not known", f"use {' or '.join(BATCH_PROTOCOLS)}")
@@ -212,27 +217,33 @@ def score_cells(arch_of, indices: Sequence[int], dataset: str, estimators: Seque
                           batch_seed=batch_seed, init_seed=init_seed, augment=augment, device=device, store=store,
                           space=space) for spec in estimators]
     rows, tasks, keys = [], [], []
+    pending: dict = {}  # key -> rows waiting for it (members of one class share one task)
     for index in list(indices):
         arch = arch_of(int(index))
-        seed = batch_seed if batch_protocol == "shared" else derive(BATCH, batch_seed, int(index))
+        scored = int(representative_of(int(index))) if representative_of is not None else int(index)
+        seed = batch_seed if batch_protocol == "shared" else derive(BATCH, batch_seed, scored)
         for scorer in scorers:
-            key = replace(scorer.key(int(index)), batch_seed=seed)
-            row = {"index": int(index), "arch": arch, "estimator": scorer.spec.label}
+            key = replace(scorer.key(scored), batch_seed=seed)
+            row = {"index": int(index), "arch": arch, "estimator": scorer.spec.label, "scored_as": scored}
             cached = store.get(key)
             if cached is not None:
                 row.update(score=float(cached[0]), seconds=float(cached[1]), error=cached[2] or "", cached=True)
+            elif key in pending:
+                pending[key].append(len(rows))
             else:
-                tasks.append(scorer.task(int(index), seed, image_source, executor.device_name(device)))
-                keys.append((len(rows), key))
+                pending[key] = [len(rows)]
+                tasks.append(scorer.task(scored, seed, image_source, executor.device_name(device)))
+                keys.append(key)
             rows.append(row)
-    log.info("%d (cell, estimator) pairs to score, %d read from the run store (executor: %s)", len(tasks),
-             len(rows) - len(tasks), executor.config.describe())
+    log.info("%d (cell, estimator) pairs to score, %d read from the run store or shared within a class "
+             "(executor: %s)", len(tasks), len(rows) - len(tasks), executor.config.describe())
     bar = tqdm(total=len(tasks), desc=f"scoring {dataset}", unit="score", disable=len(tasks) < 5)
     try:
         for i, (value, seconds, error) in executor.run(compute_score, tasks):
-            position, key = keys[i]
+            key = keys[i]
             store.put(key, value, seconds, error or None)  # the driver alone writes the store, as results come
-            rows[position].update(score=value, seconds=seconds, error=error, cached=False)
+            for n, position in enumerate(pending[key]):
+                rows[position].update(score=value, seconds=seconds, error=error, cached=n > 0)
             bar.update()
     finally:
         bar.close()

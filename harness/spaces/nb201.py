@@ -265,6 +265,13 @@ class NB201Space:
             self._canon = [canonical_form(row) for row in self._ops]
         return self._canon
 
+    def representatives(self) -> np.ndarray:
+        """Per index, the lowest index of its isomorphism class: the one cell of the class that
+        ``--dedupe isomorphic`` scores (6,466 of the 15,625), with that cell's own seeds."""
+        ids = self.iso_class_ids()
+        _, first = np.unique(ids, return_index=True)  # class k's first (lowest) index
+        return first[ids].astype(np.int64)
+
     def iso_class_ids(self) -> np.ndarray:
         """An int class id per index; ids are numbered by first appearance in index order."""
         _, first, inverse = np.unique(np.array(self._canonical_all()), return_index=True, return_inverse=True)
