@@ -162,6 +162,16 @@ def test_hamming_kernel_counts_agreements():
     torch.testing.assert_close(hamming_kernel(codes), naive)
 
 
+def test_hamming_kernel_int8_path_equals_float32_exactly():
+    """The CPU's int8 product (torch._int_mm) and the float32 product give the same kernel."""
+    codes = torch.randn(256, 4096, generator=torch.Generator().manual_seed(0)) > 0
+    c = codes.float()
+    rows = c.sum(dim=1).double()
+    as_float = 2 * (c @ c.T).double() - rows[:, None] - rows[None, :] + c.shape[1]
+    assert torch.equal(hamming_kernel(codes), as_float)
+    assert torch.equal(hamming_kernel(codes[:, ::3]), hamming_kernel(codes[:, ::3].float().bool().contiguous()))
+
+
 def test_jacob_cov_formula():
     j = torch.randn(6, 40, dtype=torch.float64)
     v = np.linalg.eigvalsh(np.corrcoef(j.numpy()))

@@ -12,12 +12,19 @@ from .jacobian import input_jacobian
 def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
     """K_ij = N_A - Hamming(c_i, c_j) for binary codes (rows): agreements, counted exactly.
 
-    c c^T + (1-c)(1-c)^T = 2 c c^T - r_i - r_j + N_A with r the row sums: one matrix product.
-    Integer counts below 2**24 are exact in float32; the result is float64.
+    c c^T + (1-c)(1-c)^T = 2 c c^T - r_i - r_j + N_A with r the row sums (the diagonal of c c^T):
+    one matrix product.
+    On the CPU, boolean codes are multiplied as int8 with int32 sums (``torch._int_mm``: exact,
+    and about 4x faster than float32 here); elsewhere in float32, whose integer counts below
+    2**24 are exact too. The result is float64, the same either way.
     """
-    c = codes.float()
-    rows = c.sum(dim=1).double()
-    gram = (c @ c.T).double()
+    if codes.dtype == torch.bool and codes.device.type == "cpu" and hasattr(torch, "_int_mm"):
+        c = codes.contiguous().view(torch.int8)  # 0/1 bytes, no copy when contiguous
+        gram = torch._int_mm(c, c.T).double()
+    else:
+        c = codes.float()
+        gram = (c @ c.T).double()
+    rows = torch.diagonal(gram)  # c_i . c_i: the row sums of binary codes
     return 2 * gram - rows[:, None] - rows[None, :] + c.shape[1]
 
 
