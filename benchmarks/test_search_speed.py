@@ -94,3 +94,34 @@ def test_harness(benchmark, setup):
     record("rea_500_runs", "ours", benchmark, runs=RUNS, runs_per_s=round(RUNS / median, 1))
     assert len(results) == RUNS and all(r.simulated_s <= 12000.0 for r in results)
     assert np.mean([r.cells for r in results]) > 50
+
+
+def _dict_queries(api, archs):
+    """The official API's shape: one string-keyed lookup per cell."""
+    return [api[arch]["valid-accuracy"] for arch in archs]
+
+
+def _vector_query(bench, indices):
+    from harness.benchmarks.nb201 import protocol
+
+    dataset, split = protocol("cifar10").valid  # what the REA evaluator reads
+    return bench.query(indices, dataset=dataset, split=split, epochs=12, seed="mean")
+
+
+def test_query_every_cell_dict_baseline(benchmark, setup):
+    _, space, api = setup
+    archs = [space.arch(i) for i in range(len(space))]
+    values = benchmark.pedantic(_dict_queries, args=(api, archs), rounds=5, iterations=1, warmup_rounds=1)
+    record("nb201_query_15625", "baseline", benchmark, cells=len(archs))
+    assert len(values) == 15625
+
+
+def test_query_every_cell_vectorised(benchmark, setup):
+    from harness.benchmarks import NB201
+
+    evaluator, space, _ = setup
+    bench = NB201.open()
+    indices = np.arange(len(space))
+    values = benchmark.pedantic(_vector_query, args=(bench, indices), rounds=5, iterations=1, warmup_rounds=1)
+    record("nb201_query_15625", "ours", benchmark, cells=len(indices))
+    np.testing.assert_array_equal(np.asarray(values), evaluator.mean)

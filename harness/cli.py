@@ -825,14 +825,19 @@ def cmd_report_nb201(args) -> int:
 
 
 def cmd_report_readme(args) -> int:
-    from .report.readme import stale, update
+    from .report.readme import BENCHMARK_BLOCKS, stale, update
 
-    changed = update(Path(args.readme), Path(args.results))
-    left = stale(Path(args.readme), Path(args.results))  # after the update: the blocks whose results are missing
-    parts = [f"updated {', '.join(changed)}"] if changed else []
-    if left:
-        parts.append(f"left as they are (their results are missing): {', '.join(left)}")
-    print(f"{args.readme}: " + ("; ".join(parts) if parts else "every generated block is current"))
+    files = [(Path(args.readme), None)]
+    bench_readme = Path(args.readme).parent / "benchmarks" / "README.md"
+    if bench_readme.is_file():
+        files.append((bench_readme, BENCHMARK_BLOCKS))
+    for readme, blocks in files:
+        changed = update(readme, Path(args.results), blocks)
+        left = stale(readme, Path(args.results), blocks=blocks)  # after the update: blocks whose results are missing
+        parts = [f"updated {', '.join(changed)}"] if changed else []
+        if left:
+            parts.append(f"left as they are (their results are missing): {', '.join(left)}")
+        print(f"{readme}: " + ("; ".join(parts) if parts else "every generated block is current"))
     return 0
 
 

@@ -320,3 +320,11 @@ def test_report_on_part_of_the_cells_keeps_the_table_of_all_cells(tmp_path, monk
     assert main(["report", "nb201", "--out", str(tmp_path / "fresh"), "--n-boot", "10"]) == 0
     assert (pd.read_csv(tmp_path / "fresh" / "nb201_fidelity.csv").n == 321).all()
     assert set(pd.read_csv(tmp_path / "fresh" / "nb201_optimum.csv").cells) == {321, 15625}  # test, valid
+
+
+def test_benchmarks_readme_is_the_results():
+    """benchmarks/README.md's table equals what results/benchmarks/*.json gives."""
+    from harness.report.readme import BENCHMARK_BLOCKS, stale
+
+    root = Path(__file__).resolve().parents[1]
+    assert stale(root / "benchmarks" / "README.md", root / "results", blocks=BENCHMARK_BLOCKS) == []

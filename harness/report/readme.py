@@ -432,6 +432,60 @@ def _protocol(results: Path) -> str:
     return to_markdown(pd.DataFrame(rows))
 
 
+#: group of results/benchmarks/<group>.json -> (what is timed, the baseline, the command that measures it)
+BENCHMARK_GROUPS = {
+    "nb201_load": ("load every column of the NB201 store in a fresh process",
+                   "the benchmark's CSV tables read with pandas", "./reproduce.sh bench -k nb201_load"),
+    "nb201_query_15625": ("one validation-accuracy query for each of the 15,625 cells (vectorised)",
+                          "one string-keyed dict lookup per cell, as the official API", "./reproduce.sh bench -k query"),
+    "epe_nas_cells_per_s": ("EPE-NAS on 8 seeded cells, batch 256, identical scores",
+                            "a loop written like the official code (weight gradients, numpy corrcoef)",
+                            "./reproduce.sh bench -k estimator_speed"),
+    "naswot_cells_per_s": ("NASWOT on 8 seeded cells, batch 256, identical scores",
+                           "a loop written like the official code (forward and backward, numpy kernel)",
+                           "./reproduce.sh bench -k estimator_speed"),
+    "epe_nas_whole_space": ("EPE-NAS on the whole space with --dedupe isomorphic (6,466 networks), projected from 8 "
+                            "seeded representatives", "the official loop over all 15,625 cells, projected from 8",
+                            "./reproduce.sh bench -k whole_space"),
+    "naswot_whole_space": ("NASWOT on the whole space with --dedupe isomorphic (6,466 networks), projected from 8 "
+                           "seeded representatives", "the official loop over all 15,625 cells, projected from 8",
+                           "./reproduce.sh bench -k whole_space"),
+    "rea_500_runs": ("500 REA runs on the tabular benchmark (12,000 s budget each)",
+                     "NB201's regularized_evolution loop over string keys", "./reproduce.sh bench -k search_speed"),
+    "trainer_throughput": ("the BPE trainer: images per second of real training",
+                           "a plain per-image DataLoader loop", "./reproduce.sh bench -k trainer"),
+}
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:,.1f} s"
+
+
+def _benchmarks(results: Path) -> str:
+    """The latest figure of every benchmark group (``results/benchmarks/*.json``), ratio first."""
+    folder = results / "benchmarks"
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not files:
+        raise ResultsMissing(f"{folder}/*.json not found", "run ./reproduce.sh bench on an otherwise idle machine")
+    rows = []
+    for path in files:
+        entry = json.loads(path.read_text())
+        if "ratio_baseline_over_ours" not in entry:
+            continue
+        what, baseline, command = BENCHMARK_GROUPS.get(path.stem, (path.stem, "baseline", "./reproduce.sh bench"))
+        machine = entry.get("machine", {})
+        rows.append({"benchmark": f"`{path.stem}`", "what is timed": what, "baseline": baseline,
+                     "baseline median": _time(entry["baseline"]["median_s"]),
+                     "ours median": _time(entry["ours"]["median_s"]),
+                     "ratio": f"{entry['ratio_baseline_over_ours']:.2f}x",
+                     "machine": f"{machine.get('cpu_count', '?')} cores, Python {machine.get('python', '?')}",
+                     "command": f"`{command}`"})
+    return to_markdown(pd.DataFrame(rows))
+
+
+#: file (relative to the repository) -> its generated blocks
+BENCHMARK_BLOCKS = {"BENCHMARKS": _benchmarks}
+
 BLOCKS = {"NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search,
           "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib,
           "NASLIB_PROTOCOL": _naslib_protocol, "BPE_NB201_CPU": _bpe_nb201,
@@ -443,10 +497,10 @@ def _pattern(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- {name}_START -->\n)(.*?)(\n<!-- {name}_END -->)", re.S)
 
 
-def _render(results: Path) -> tuple[dict[str, str], dict[str, str]]:
+def _render(results: Path, blocks: dict | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """(block texts, the reason of each block whose source is missing)."""
     bodies, missing = {}, {}
-    for name, fn in BLOCKS.items():
+    for name, fn in (BLOCKS if blocks is None else blocks).items():
         try:
             bodies[name] = fn(Path(results))
         except ResultsMissing as err:
@@ -454,21 +508,22 @@ def _render(results: Path) -> tuple[dict[str, str], dict[str, str]]:
     return bodies, missing
 
 
-def render(results: Path) -> dict[str, str]:
+def render(results: Path, blocks: dict | None = None) -> dict[str, str]:
     """Each block's text from ``results/``; a block whose source is missing is left out (logged)."""
-    bodies, missing = _render(results)
+    bodies, missing = _render(results, blocks)
     for name, reason in missing.items():
         log.warning("README block %s not computed, left as it is: %s", name, reason)
     return bodies
 
 
-def stale(readme: Path, results: Path, missing_ok: bool = False) -> list[str]:
+def stale(readme: Path, results: Path, missing_ok: bool = False, blocks: dict | None = None) -> list[str]:
     """Names of the blocks whose README text is not what ``results/`` gives; a block whose source is
-    missing counts as stale unless ``missing_ok`` (then it is not checked)."""
+    missing counts as stale unless ``missing_ok`` (then it is not checked). ``blocks``: another
+    file's blocks (e.g. :data:`BENCHMARK_BLOCKS` of ``benchmarks/README.md``)."""
     text = Path(readme).read_text()
-    bodies, missing = _render(results)
+    bodies, missing = _render(results, blocks)
     out = []
-    for name in BLOCKS:
+    for name in (BLOCKS if blocks is None else blocks):
         m = _pattern(name).search(text)
         if name in missing:
             if not missing_ok:
@@ -478,13 +533,13 @@ def stale(readme: Path, results: Path, missing_ok: bool = False) -> list[str]:
     return out
 
 
-def update(readme: Path, results: Path) -> list[str]:
+def update(readme: Path, results: Path, blocks: dict | None = None) -> list[str]:
     """Rewrite every block from ``results/``; returns the names of the blocks that changed. A block
     whose source is missing is left as it is, with a log line."""
     readme = Path(readme)
     text = readme.read_text()
     changed = []
-    for name, body in render(results).items():
+    for name, body in render(results, blocks).items():
         pattern = _pattern(name)
         if pattern.search(text) is None:
             raise HarnessError(f"{readme} has no {name} block", f"add <!-- {name}_START --> and <!-- {name}_END -->")
