@@ -1165,9 +1165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", default="", help="a sentence put first in the table's caption (e.g. its protocol)")
     p.set_defaults(func=cmd_report_search)
     p = sub.add_parser("selftest", help="the device checks in one short call: every estimator on the GPU against the "
-                       "CPU, waits for the GPU, real training, out of memory (exit 1 when one fails)")
+                       "CPU, waits for the GPU, real training, a supernet epoch, speed, out of memory (exit 1 when "
+                       "one fails)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--only", help="comma list of checks: environment, estimators, host syncs, training, out of memory")
+    p.add_argument("--only", help="comma list of checks: environment, estimators, host syncs, training, supernet, "
+                                  "speed, out of memory")
     p.add_argument("--out", help="folder for selftest.md/.csv/.json")
     p.set_defaults(func=cmd_selftest)
     p = report.add_parser("readme", help="rewrite the README's generated tables from results/")

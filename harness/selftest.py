@@ -1,10 +1,12 @@
 """``nas-harness selftest``: the checks a GPU run needs, in one short call.
 
-On a machine with CUDA it compares every estimator's score on the GPU with the CPU's (same cell,
-same initialisation, same batch), counts the waits for the GPU of the scorers that must not wait
-per layer or class (``torch.cuda.set_sync_debug_mode`` and :class:`HostSyncCounter`), times a
-short real training run and counts its synchronisations per step, and provokes a
-real CUDA out-of-memory error to check that it is reported and never cached. On a CPU-only
+On a machine with CUDA it compares every estimator's score on the GPU with the CPU's (a few
+cells, same initialisation, same batch), counts the waits for the GPU of the scorers that must
+not wait per layer or class (``torch.cuda.set_sync_debug_mode`` and :class:`HostSyncCounter`),
+times a short real training run and counts its synchronisations per step, runs one epoch of
+DARTS and GDAS on a tiny supernet, measures EPE-NAS's and NASWOT's cells per second against the
+CPU's in the same run, and provokes a real CUDA out-of-memory error to check that it is reported
+and never cached. On a CPU-only
 machine the same checks run on the CPU, the GPU ones are reported as ``untested`` (with the
 reason), and nothing fails for want of a GPU.
 
@@ -26,8 +28,11 @@ from .devices import HostSyncCounter
 
 log = logging.getLogger(__name__)
 
-#: the cell every check scores and trains: every op type of NB201 except none
+#: the cell every check trains and times: every op type of NB201 except none
 CELL = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+#: the cells every estimator scores: CELL, one with dead edges (none), one of skips and pools only
+CELLS = (CELL, "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|",
+         "|skip_connect~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|skip_connect~1|nor_conv_3x3~2|")
 #: how far a GPU score may be from the CPU's (float32 kernels sum in another order)
 REL_TOL = 1e-3
 #: scorers and the most waits for the device one score may take (batch of 64, 10 classes)
@@ -62,10 +67,10 @@ def _batch(device: torch.device, size: int = 64):
     return make_batch("cifar10", size, batch_seed=7, augment=False, device=device)[0]
 
 
-def _score_on(name: str, variant: str, batch, device: torch.device):
+def _score_on(name: str, variant: str, batch, device: torch.device, arch: str = CELL):
     from .estimators.run import EstimatorSpec, score_network
 
-    return score_network(CELL, "cifar10", EstimatorSpec(name, variant), batch, seed=11, device=device)
+    return score_network(arch, "cifar10", EstimatorSpec(name, variant), batch, seed=11, device=device)
 
 
 def check_environment(device: torch.device) -> Check:
@@ -90,24 +95,27 @@ def check_estimators(device: torch.device) -> Check:
         if name == "bpe":  # trains: the training check covers it
             continue
         for variant in ESTIMATORS.get(name).meta.get("variants") or ("",):
-            label = f"{name}:{variant}" if variant else name
-            ours = _score_on(name, variant, dev_batch, device)
-            row = {"score": ours.score, "seconds": ours.seconds, "error": ours.error}
-            if device.type != "cpu":
-                ref = _score_on(name, variant, cpu_batch, cpu)
-                rel = abs(ours.score - ref.score) / max(abs(ref.score), 1e-30)
-                row |= {"cpu_score": ref.score, "cpu_seconds": ref.seconds, "rel_diff": rel}
-                if not (rel <= REL_TOL or (math.isnan(ours.score) and math.isnan(ref.score))):
-                    bad.append(f"{label} (rel. diff {rel:.2g})")
-            elif not ours.ok:
-                bad.append(f"{label} ({ours.error})")
-            rows[label] = row
+            for c, arch in enumerate(CELLS):
+                label = f"{name}:{variant}" if variant else name
+                ours = _score_on(name, variant, dev_batch, device, arch)
+                row = {"estimator": label, "cell": c, "score": ours.score, "seconds": ours.seconds,
+                       "error": ours.error}
+                if device.type != "cpu":
+                    ref = _score_on(name, variant, cpu_batch, cpu, arch)
+                    rel = abs(ours.score - ref.score) / max(abs(ref.score), 1e-30)
+                    row |= {"cpu_score": ref.score, "cpu_seconds": ref.seconds, "rel_diff": rel}
+                    if not (rel <= REL_TOL or (math.isnan(ours.score) and math.isnan(ref.score))):
+                        bad.append(f"{label} on cell {c} (rel. diff {rel:.2g})")
+                elif not ours.ok and c == 0:  # CELL has a score for every estimator
+                    bad.append(f"{label} ({ours.error})")
+                rows[f"{label}@{c}"] = row
     if bad:
         return Check("estimators", "fail", "off: " + ", ".join(bad), values=rows)
     if device.type == "cpu":
-        return Check("estimators", "pass", f"{len(rows)} scores on the CPU (GPU agreement untested: no GPU)",
+        return Check("estimators", "pass", f"{len(rows)} scores ({len(CELLS)} cells) on the CPU (GPU agreement "
+                     "untested: no GPU)",
                      values=rows)
-    worst = max(r["rel_diff"] for r in rows.values())
+    worst = max((r["rel_diff"] for r in rows.values() if not math.isnan(r["rel_diff"])), default=0.0)
     return Check("estimators", "pass", f"{len(rows)} scores within {REL_TOL:g} of the CPU (worst {worst:.2g})",
                  values=rows)
 
@@ -175,6 +183,52 @@ def check_training(device: torch.device, images: int = 1024) -> Check:
                  values=values)
 
 
+def check_supernet(device: torch.device) -> Check:
+    """One epoch of DARTS (first order) and of GDAS on a tiny supernet (C4, N1, 250 images) on ``device``."""
+    from .bpe.config import BPEConfig
+    from .search.differentiable import search
+
+    config = BPEConfig.parse("e1-b64-lr0.05-l1-c4-i16-f0.01-v200")
+    values = {}
+    for method in ("darts-v1", "gdas"):
+        result = search(method, config, seed=0, device=device)
+        values[method] = {"arch": result.arch, "steps": result.steps, "wall_s": result.wall_s,
+                          "device": result.device}
+        if result.steps < 1 or not result.arch:
+            return Check("supernet", "fail", f"{method} took no step", values=values)
+    return Check("supernet", "pass", ", ".join(f"{m}: {v['steps']} steps in {v['wall_s']:.1f} s"
+                                                for m, v in values.items()), values=values)
+
+
+def check_speed(device: torch.device, cells: int = 4, batch_size: int = 256) -> Check:
+    """Cells per second of EPE-NAS and NASWOT (batch 256, the paper's) on ``device``; on CUDA the
+    same cells on the CPU too, so the ratio is measured in this run."""
+    from .benchmarks import NB201
+    from .estimators.run import sample_indices
+
+    bench = NB201.open()
+    archs = [bench.arch(int(i)) for i in sample_indices(cells, seed=0, total=len(bench))]
+    sides = [device] + ([torch.device("cpu")] if device.type != "cpu" else [])
+    values = {}
+    for name in ("epe_nas", "naswot"):
+        for side in sides:
+            batch = _batch(side, batch_size)
+            _score_on(name, "", batch, side, archs[0])  # warm-up
+            if side.type == "cuda":
+                torch.cuda.synchronize(side)
+            start = time.perf_counter()
+            for arch in archs:
+                _score_on(name, "", batch, side, arch)
+            if side.type == "cuda":
+                torch.cuda.synchronize(side)
+            values.setdefault(name, {})[f"{side.type}_cells_per_s"] = cells / (time.perf_counter() - start)
+        if device.type != "cpu":
+            values[name]["ratio"] = values[name][f"{device.type}_cells_per_s"] / values[name]["cpu_cells_per_s"]
+    detail = ", ".join(f"{n} {v[f'{device.type}_cells_per_s']:.1f} cells/s"
+                       + (f" ({v['ratio']:.1f}x the CPU)" if "ratio" in v else "") for n, v in values.items())
+    return Check("speed", "pass", detail + ("" if device.type != "cpu" else " (GPU untested: no GPU)"), values=values)
+
+
 def check_out_of_memory(device: torch.device) -> Check:
     """A real CUDA out-of-memory error (the allocator capped to a sliver of the GPU) is reported as
     a transient failure: raised, never a cached number."""
@@ -200,7 +254,8 @@ def check_out_of_memory(device: torch.device) -> Check:
 
 
 CHECKS = (("environment", check_environment), ("estimators", check_estimators), ("host syncs", check_host_syncs),
-          ("training", check_training), ("out of memory", check_out_of_memory))
+          ("training", check_training), ("supernet", check_supernet), ("speed", check_speed),
+          ("out of memory", check_out_of_memory))
 
 
 def run_selftest(device: torch.device, only: tuple[str, ...] = ()) -> list[Check]:
