@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import platform
+import re
 import sqlite3
 import time
 import zlib
@@ -146,6 +147,16 @@ def _guarded(method):
     return wrapper
 
 
+#: an absolute path in an ``images`` key: the whole key, or inside parentheses (a training note)
+_PATH_IN_NOTE = re.compile(r"(?:(?<=^)|(?<=\())(/[^()]*?)(\)|$)")
+
+
+def _portable_if_here(path: str, portable_path) -> str:
+    """``path`` in its portable form when it is a file (or folder) of this machine's data or home."""
+    new = portable_path(path)
+    return new if new.startswith(("HARNESS_DATA/", "HARNESS_HOME/")) and Path(path).exists() else path
+
+
 class RunStore:
     """Scores keyed by :class:`ScoreKey`. A store written by an older harness (schema 1, whose
     keys had no estimator version, device, torch or dtype) is kept as table ``scores_v1``:
@@ -199,18 +210,21 @@ class RunStore:
         self._portable_images()
 
     def _portable_images(self) -> None:
-        """Scores stored before image sets were keyed portably name their file by its absolute path.
-        Where that path is a file of this machine's HARNESS_DATA (or HARNESS_HOME), the key is
-        renamed to the portable form (``HARNESS_DATA/images/...``): the same file, so the same
-        score, read back again instead of recomputed. A score already stored under the portable
-        key is kept; a path that is no file here is left as it is."""
+        """Scores stored before image sets were keyed portably name their file by its absolute path,
+        alone (training-free scores) or inside the training data's note (the DARTS cells' BPE
+        runs: ``CIFAR-10 training set (/abs/path): ...``). Where that path is a file of this
+        machine's HARNESS_DATA (or HARNESS_HOME), the key is renamed to the portable form
+        (``HARNESS_DATA/images/...``): the same file, so the same score, read back again instead
+        of recomputed. A score already stored under the portable key is kept; a path that is no
+        file here is left as it is."""
         from .paths import portable_path
 
-        olds = [row[0] for row in self.db.execute("SELECT DISTINCT images FROM scores WHERE images LIKE '/%'")]
+        olds = [row[0] for row in self.db.execute(
+            "SELECT DISTINCT images FROM scores WHERE images LIKE '/%' OR images LIKE '%(/%'")]
         renamed = 0
         for old in olds:
-            new = portable_path(old)
-            if new.startswith(("HARNESS_DATA/", "HARNESS_HOME/")) and Path(old).is_file():
+            new = _PATH_IN_NOTE.sub(lambda m: _portable_if_here(m.group(1), portable_path) + m.group(2), old)
+            if new != old:
                 try:
                     renamed += self.db.execute("UPDATE OR IGNORE scores SET images=? WHERE images=?",
                                                (new, old)).rowcount

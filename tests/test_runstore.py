@@ -140,6 +140,34 @@ def test_scores_keyed_by_an_absolute_image_path_are_found_again(tmp_path, monkey
     assert again.get(elsewhere)[0] == 2.5
 
 
+def test_a_darts_cell_keyed_by_a_training_note_with_an_absolute_path_is_found_on_another_machine(
+        tmp_path, monkeypatch):
+    """The DARTS cells' BPE runs are keyed by the training data's note, which named the image file
+    by its absolute path: moved to another machine (another HARNESS_DATA), no stored cell was found.
+    The note is now portable, and a store written before is renamed when it opens."""
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "images" / "cifar10_train.npz").write_bytes(b"x")
+    monkeypatch.setenv("HARNESS_DATA", str(data))
+    tail = "): 250 training images (fraction 0.01 of the train half), 200 validation images from the valid half"
+    old_note = f"CIFAR-10 training set ({data / 'images' / 'cifar10_train.npz'}{tail}"
+    old = ScoreKey("darts", "cifar10", 7, "bpe", "e1-b64", 64, 0, 0, True, old_note, "3", "cpu", "2.13.0+cpu",
+                   "float32")
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.put(old, 61.5, 30.0, None)
+    store.db.close()
+    again = RunStore(tmp_path / "runs.sqlite")
+    portable = dataclasses.replace(old, images=f"CIFAR-10 training set (HARNESS_DATA/images/cifar10_train.npz{tail}")
+    assert again.get(portable)[0] == 61.5 and again.get(old) is None
+
+
+def test_the_training_note_names_no_folder_of_this_machine(harness_data):
+    from harness.bpe.trainer import load_train_data
+
+    note = load_train_data("cifar10", 0.01, 200).note
+    assert "HARNESS_DATA/" in note and str(harness_data) not in note
+
+
 def test_a_write_waits_for_another_writer_instead_of_failing(tmp_path):
     """Two commands side by side on one store: a write waits while the other holds the lock
     (a `database is locked` after SQLite's default 5 s stopped a long study)."""

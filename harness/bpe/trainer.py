@@ -32,6 +32,7 @@ from torch import nn
 from ..data import cifar10_valid_split, draw_device, load_images, random_crop_flip, stats_for
 from ..data.images import cifar10_valid_protocol
 from ..errors import HarnessError
+from ..paths import portable_path
 from .config import BPEConfig
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ def load_train_data(dataset: str = "cifar10", fraction: float = 1.0, valid_image
     # the halves are named only when they are NB201's file: the seeded fallback keeps the note (a
     # run-store key of DARTS cells) it always had, so no cell stored under it is trained again
     halves = " (NB201's cifar-split.txt halves)" if "cifar-split.txt" in split else ""
-    note = (f"CIFAR-10 training set ({images.source}): {len(train_idx)} training images (fraction {fraction:g} of the "
+    # the source as HARNESS_DATA/...: the note keys the DARTS cells' run-store entries, the same on every machine
+    note = (f"CIFAR-10 training set ({portable_path(images.source)}): {len(train_idx)} training images (fraction {fraction:g} of the "
             f"train half), {len(valid_idx)} validation images from the valid half{halves}; test set unused")
     data = TrainData(tx, ty, vx, vy, dataset, images.num_classes, note, str(images.source), split)
     _DATA_CACHE[key] = data
