@@ -25,7 +25,7 @@ import re
 import sqlite3
 import time
 import zlib
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -147,6 +147,22 @@ def _guarded(method):
     return wrapper
 
 
+def _training_estimators() -> tuple[str, ...]:
+    """Estimators that train the cell on their own data (``bpe``): the batch fields of the key
+    (size, seed, augmentation) are not theirs, so they are stored as 0, 0, False."""
+    from .estimators import ESTIMATORS
+
+    return tuple(n for n in ESTIMATORS.list() if "training" in ESTIMATORS.get(n).meta.get("needs", ()))
+
+
+def _normal(key: "ScoreKey") -> "ScoreKey":
+    """``key`` as it is stored: a training estimator's without the batch fields it does not use
+    (a BPE score asked for under another --batch-size is the same training, found again)."""
+    if (key.batch_size, key.batch_seed, bool(key.augment)) != (0, 0, False) and key.estimator in _training_estimators():
+        return replace(key, batch_size=0, batch_seed=0, augment=False)
+    return key
+
+
 #: an absolute path in an ``images`` key: the whole key, or inside parentheses (a training note)
 _PATH_IN_NOTE = re.compile(r"(?:(?<=^)|(?<=\())(/[^()]*?)(\)|$)")
 
@@ -208,6 +224,7 @@ class RunStore:
             " version TEXT, seconds REAL, host TEXT, created REAL, PRIMARY KEY (kind, key_json))")
         self.db.commit()
         self._portable_images()
+        self._normal_training_keys()
 
     def _portable_images(self) -> None:
         """Scores stored before image sets were keyed portably name their file by its absolute path,
@@ -234,6 +251,22 @@ class RunStore:
         if renamed:
             self.db.commit()
             log.info("run store %s: %d scores keyed by an absolute image path now keyed portably", self.path, renamed)
+
+    def _normal_training_keys(self) -> None:
+        """Training estimators' scores stored with the batch fields of the command that asked for
+        them are keyed without them (:func:`_normal`); where two such rows meet, the first is kept."""
+        names = _training_estimators()
+        where = (f"estimator IN ({','.join('?' * len(names))}) AND (batch_size<>0 OR batch_seed<>0 OR augment<>0)")
+        if not names or not self.db.execute(f"SELECT COUNT(*) FROM scores WHERE {where}", names).fetchone()[0]:
+            return  # nothing to re-key: no write (a write would hold the lock until a commit)
+        try:
+            changed = self.db.execute(f"UPDATE OR IGNORE scores SET batch_size=0, batch_seed=0, augment=0 WHERE {where}",
+                                      names).rowcount
+            self.db.commit()
+        except sqlite3.OperationalError:  # a store this process may only read: served as it is
+            self.db.rollback()
+            return
+        log.info("run store %s: %d training scores keyed without the unused batch fields", self.path, changed)
 
     def unreadable(self, why: str) -> HarnessError:
         """The one-line refusal of a damaged store file: where it is and how to start afresh."""
@@ -265,7 +298,8 @@ class RunStore:
 
     @_guarded
     def get(self, key: ScoreKey) -> tuple[float, float, str] | None:
-        row = self.db.execute(f"SELECT score, seconds, error FROM scores WHERE {_WHERE}", astuple(key)).fetchone()
+        row = self.db.execute(f"SELECT score, seconds, error FROM scores WHERE {_WHERE}",
+                              astuple(_normal(key))).fetchone()
         if row is None:
             return None
         score, seconds, error = row
@@ -274,7 +308,7 @@ class RunStore:
     @_guarded
     def put(self, key: ScoreKey, score: float, seconds: float, error: str) -> None:
         self.db.execute(f"INSERT OR REPLACE INTO scores VALUES ({','.join('?' * (len(_KEY_COLUMNS) + 5))})",
-                        (*astuple(key), None if math.isnan(score) else score, seconds, error, platform.node(),
+                        (*astuple(_normal(key)), None if math.isnan(score) else score, seconds, error, platform.node(),
                          time.time()))
         self.db.commit()
 
@@ -293,14 +327,16 @@ class RunStore:
                             f"VALUES ({','.join('?' * len(EXPORT_COLUMNS))})",
                             [tuple(_plain(v) for v in r) for r in rows.itertuples(index=False)])
         self.db.commit()
-        return self.db.total_changes - before
+        added = self.db.total_changes - before
+        self._normal_training_keys()
+        return added
 
     @_guarded
     def rows(self, keys) -> pd.DataFrame:
         """The stored rows of ``keys`` (:meth:`export`'s columns; keys not stored are left out)."""
         rows, seen = [], set()
         for key in keys:
-            values = astuple(key)
+            values = astuple(_normal(key))
             if values in seen:
                 continue
             seen.add(values)

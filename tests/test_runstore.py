@@ -188,3 +188,25 @@ def test_a_write_waits_for_another_writer_instead_of_failing(tmp_path):
     assert time.perf_counter() - start >= 5.0  # it waited past SQLite's default timeout, and then wrote
     assert RunStore(path).get(key)[0] == 1.0
     release.join()
+
+
+def test_a_training_score_is_keyed_without_the_batch_it_does_not_use(tmp_path):
+    """BPE trains on its own data: the training-free batch's size, seed and augmentation are not
+    part of what it computed, so a BPE score is found again under any --batch-size. A store
+    written before keeps its rows, re-keyed when it opens."""
+    import sqlite3
+
+    key = ScoreKey("nb201", "cifar10", 3, "bpe", "e2-b128", 64, 0, 0, False, "HARNESS_DATA/images/x.npz", "3", "cpu",
+                   "2.13.0+cpu", "float32")
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.put(key, 55.0, 100.0, None)
+    assert store.get(dataclasses.replace(key, batch_size=256, batch_seed=9, augment=True))[0] == 55.0
+    synflow = dataclasses.replace(key, estimator="synflow", variant="", version="1")
+    store.put(synflow, 1.0, 0.1, None)
+    assert store.get(dataclasses.replace(synflow, batch_size=256)) is None  # a training-free score keeps its batch
+    store.db.close()
+    old = sqlite3.connect(tmp_path / "runs.sqlite")  # a row as an older harness wrote it
+    old.execute("UPDATE scores SET batch_size=64, batch_seed=42, augment=1 WHERE estimator='bpe'")
+    old.commit()
+    old.close()
+    assert RunStore(tmp_path / "runs.sqlite").get(key)[0] == 55.0
