@@ -8,6 +8,7 @@ exits with code 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import logging
@@ -605,6 +606,9 @@ def cmd_mip(args) -> int:
     device = _device(args.device) if args.device else None  # checked whichever the evaluator
     if args.evaluator not in MIP_EVALUATORS:
         raise HarnessError(f"MIP evaluator {args.evaluator!r} is not known", f"use {', '.join(MIP_EVALUATORS)}")
+    if args.evaluator.startswith("tabular:") and args.executor != "local":
+        raise HarnessError(f"--executor {args.executor}: the tabular evaluators look values up, nothing to hand out",
+                           "leave --executor out, or use it with --evaluator train:nb201")
     out = _out_dir(args.out)  # before the search: a bad --out costs no training
     if args.evaluator in ("tabular:bpe-paper", "tabular:bpe-paper-surrogate"):
         from .bpe.evaluators import TableEvaluator
@@ -626,12 +630,21 @@ def cmd_mip(args) -> int:
         rng = np.random.default_rng(args.cell_seed)
         cells = np.sort(rng.choice(len(bench), size=args.cells, replace=False))
         base = BPEConfig.parse(args.base)
+        _executor_config(args)  # checked before any training
         evaluator = TrainEvaluator(bench, cells, space, base, init_seed=args.seed, device=device)
         context = (f"Real training of {args.cells} NB201 cells (cell seed {args.cell_seed}) on this machine, base "
                    f"{base.label}, space {args.space}; Spearman vs cifar10-valid x-valid @200 (seed mean); samples "
                    f"{args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
-    result = mip(evaluator, samples=args.samples, importance=args.importance, objective=args.objective,
-                 weight=args.weight, cost_limit=args.cost_limit, seed=args.seed, max_iterations=args.max_iterations)
+    if args.evaluator.startswith("tabular:"):
+        running = contextlib.nullcontext(None)
+    else:
+        running = _executor(args, device or _device(None))
+    with running as executor:
+        if executor is not None:
+            evaluator.executor = executor
+        result = mip(evaluator, samples=args.samples, importance=args.importance, objective=args.objective,
+                     weight=args.weight, cost_limit=args.cost_limit, seed=args.seed,
+                     max_iterations=args.max_iterations)
     chosen = write_mip(result, evaluator, out, context)
     print(json.dumps(chosen, indent=2, default=str))
     print(to_markdown(result.importances, 4))
@@ -1149,6 +1162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cells", type=int, default=10, help="train:nb201: NB201 cells trained per configuration")
     p.add_argument("--cell-seed", type=int, default=0, help="train:nb201: seed of the cell sample")
     p.add_argument("--device", help="train:nb201: cpu or cuda (default: cuda when present)")
+    _add_executor_options(p)
     p.set_defaults(func=cmd_mip)
 
     report = sub.add_parser("report", help="emit the harness's tables").add_subparsers(dest="report_command",

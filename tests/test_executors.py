@@ -214,3 +214,25 @@ def test_an_error_stops_the_workers_at_once():
             for i, _ in ex.run(_sleep, [0.0, 60.0, 60.0]):
                 raise KeyboardInterrupt  # the user's Ctrl-C after the first result
     assert time.perf_counter() - start < 30
+
+
+def test_mip_trains_on_worker_processes_as_locally(nb201, full_data, tmp_path, monkeypatch):
+    """MIP with real training hands its cells out on the seam: the same evaluations as local."""
+    from harness.cli import main
+
+    tiny = "e1-b64-lr0.05-l1-c4-i16-f0.01-v200"
+    common = ["mip", "--evaluator", "train:nb201", "--cells", "3", "--base", tiny, "--space", "channels=2|4",
+              "--samples", "2", "--device", "cpu"]
+    tables = {}
+    for name, extra in (("local", []), ("processes", ["--executor", "processes", "--workers", "2", "--threads", "1"])):
+        monkeypatch.setenv("HARNESS_HOME", str(tmp_path / name))  # a fresh run store: every cell trained
+        assert main(common + extra + ["--out", str(tmp_path / name / "out")]) == 0
+        tables[name] = pd.read_csv(tmp_path / name / "out" / "evaluations.csv")
+    assert tables["processes"].drop(columns="cost").equals(tables["local"].drop(columns="cost"))
+
+
+def test_mip_on_a_table_refuses_an_executor(tmp_path, capsys):
+    from tests.conftest import refused
+
+    line = refused(capsys, "mip", "--evaluator", "tabular:bpe-paper", "--executor", "processes", "--out", tmp_path)
+    assert "look values up" in line

@@ -110,10 +110,12 @@ class TrainEvaluator:
     A configuration's Spearman is computed over ``cells`` against NB201's 200-epoch validation
     accuracy (cifar10-valid x-valid, seed mean); every trained cell goes through the run store
     (estimator ``bpe:<config>``), so a re-run or a resumed run trains only what is missing.
+    ``executor``: where the cells of a configuration are trained (default: this process; see
+    :mod:`harness.executors`); the run store is written here, as each cell ends.
     """
 
     def __init__(self, bench, cells: Sequence[int], space: dict[str, list], base: BPEConfig | None = None,
-                 init_seed: int = 0, device=None, store=None):
+                 init_seed: int = 0, device=None, store=None, executor=None):
         unknown = set(space) - set(BPEConfig.__dataclass_fields__)
         if unknown:
             raise HarnessError(f"BPE has no hyper-parameter {sorted(unknown)[0]!r}",
@@ -122,7 +124,7 @@ class TrainEvaluator:
             raise HarnessError(f"{len(cells)} cells cannot give a rank correlation", "train at least 3 cells")
         self.bench, self.cells, self.base = bench, [int(c) for c in cells], base or BPEConfig()
         self.space = {k: _ordered(k, v) for k, v in space.items()}
-        self.init_seed, self.device, self.store = init_seed, device, store
+        self.init_seed, self.device, self.store, self.executor = init_seed, device, store, executor
         self.truth = bench.query(np.array(self.cells), dataset="cifar10-valid", split="x-valid", epochs=200,
                                  seed="mean")
         self.name, self.cost_unit = "train:nb201", "wall seconds per cell (this machine)"
@@ -151,7 +153,7 @@ class TrainEvaluator:
 
         spec = EstimatorSpec.parse(f"bpe:{self.config(values).label}")
         scores = score_cells(self.bench.arch, self.cells, "cifar10", [spec], batch_size=1, batch_seed=0,
-                             init_seed=self.init_seed, device=self.device, store=self.store)
+                             init_seed=self.init_seed, device=self.device, store=self.store, executor=self.executor)
         self.trained += int((~scores.cached).sum())
         acc = scores.score.to_numpy(dtype=float)
         rho = spearman(acc, self.truth) if np.isfinite(acc).sum() >= 3 else math.nan
