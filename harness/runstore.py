@@ -483,3 +483,45 @@ class RunStore:
             removed += self.db.execute("DELETE FROM runs WHERE kind=? AND key_json=?", (k, key)).rowcount
         self.db.commit()
         return removed
+
+
+class StoreReader:
+    """Another process's run store, read only (``mode=ro``): a worker of the same machine looks
+    scores up in the driver's store without ever writing it. Any SQLite error while reading
+    (a busy or vanished file) reads as "not stored": the worker computes the score instead."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+
+    def get(self, key: ScoreKey) -> tuple[float, float, str] | None:
+        try:
+            row = self.db.execute(f"SELECT score, seconds, error FROM scores WHERE {_WHERE}",
+                                  astuple(_normal(key))).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None:
+            return None
+        score, seconds, error = row
+        return (math.nan if score is None else score), seconds, error
+
+
+class LayeredStore:
+    """A private run store in front of a read-only one: ``get`` looks in ``store``, then in
+    ``fallback``; ``put`` and ``rows`` are ``store``'s alone (what this process computed)."""
+
+    def __init__(self, store: RunStore, fallback: StoreReader | None):
+        self.store, self.fallback = store, fallback
+
+    def get(self, key: ScoreKey):
+        found = self.store.get(key)
+        if found is None and self.fallback is not None:
+            found = self.fallback.get(key)
+        return found
+
+    def put(self, key: ScoreKey, score: float, seconds: float, error: str) -> None:
+        self.store.put(key, score, seconds, error)
+
+    def rows(self, keys) -> pd.DataFrame:
+        return self.store.rows(keys)
+

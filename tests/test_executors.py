@@ -3,6 +3,7 @@ out again and counted once; the work's own errors are raised, not retried."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -236,3 +237,23 @@ def test_mip_on_a_table_refuses_an_executor(tmp_path, capsys):
 
     line = refused(capsys, "mip", "--evaluator", "tabular:bpe-paper", "--executor", "processes", "--out", tmp_path)
     assert "look values up" in line
+
+
+def test_a_search_worker_reads_the_drivers_store_instead_of_scoring_again(nb201, harness_data, tmp_path, monkeypatch):
+    """A worker on the driver's machine looks scores up in the driver's run store (read only): a
+    score already there is neither computed again nor sent back."""
+    import harness.search.runner as runner
+    from harness.search.runner import SearchTask, run_search_task
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    task = SearchTask("n_sample", "synflow", "cifar10", "6", seed=1, batch_size=8, device="cpu")
+    monkeypatch.setattr(runner, "_WORKER", {})
+    first, computed = run_search_task(task)  # no driver store: scored here, every row sent back
+    assert len(computed) == 6
+    driver = RunStore(tmp_path / "driver.sqlite")
+    driver.put_many(computed)
+    before = driver.path.stat().st_mtime_ns
+    monkeypatch.setattr(runner, "_WORKER", {})  # a fresh worker
+    again, sent = run_search_task(dataclasses.replace(task, cache=str(driver.path)))
+    assert len(sent) == 0 and again.chosen == first.chosen and again.history == first.history
+    assert driver.path.stat().st_mtime_ns == before  # read, never written

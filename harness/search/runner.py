@@ -12,7 +12,7 @@ from tqdm import tqdm
 from ..benchmarks.nb201 import NB201, PROTOCOLS
 from ..errors import HarnessError
 from ..executors import Executor, LocalExecutor
-from ..runstore import RunStore
+from ..runstore import LayeredStore, RunStore, StoreReader
 from .base import Budget, SearchResult, run_strategy
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def run_many(strategy: str, evaluator, space, budget: Budget, runs: int, seed: i
     if task is None or store is None:
         raise ValueError("run_many with a remote executor needs the task and the driver's run store")
     results: list[SearchResult | None] = [None] * runs
-    tasks = [replace(task, run=r) for r in range(runs)]
+    tasks = [replace(task, run=r, cache=str(store.path)) for r in range(runs)]
     computed = 0
     for i, (result, rows) in tqdm(executor.run(run_search_task, tasks), total=runs, unit="run",
                                   desc=f"{strategy} x {evaluator.name}", disable=runs < 5):
@@ -86,6 +86,7 @@ class SearchTask:
     init_seed: int = 0
     augment: bool = False
     device: str | None = None
+    cache: str | None = None  # the driver's run store: read (never written) where this machine has it
 
     def __repr__(self) -> str:
         return f"{self.strategy} run {self.run} with {self.estimator} ({self.dataset}, budget {self.budget})"
@@ -107,7 +108,11 @@ def run_search_task(task: SearchTask) -> tuple[SearchResult, pd.DataFrame]:
     if "bench" not in _WORKER:
         _WORKER["bench"] = NB201.open()
         _WORKER["space"] = NB201Space(_WORKER["bench"].arch_strs())
-        _WORKER["store"] = RunStore(Path(tempfile.mkdtemp(prefix="nas-harness-worker-")) / "runs.sqlite")
+        private = RunStore(Path(tempfile.mkdtemp(prefix="nas-harness-worker-")) / "runs.sqlite")
+        # the driver's store, read only, where it is a file of this machine (processes; Ray on one host):
+        # a score the driver has is not computed again; on another machine the worker computes it
+        driver = StoreReader(Path(task.cache)) if task.cache and Path(task.cache).is_file() else None
+        _WORKER["store"] = LayeredStore(private, driver)
     key = (task.estimator, task.dataset, task.batch_size, task.batch_seed, task.init_seed, task.augment, task.device)
     if key not in _WORKER:
         _WORKER[key] = make_evaluator(task.estimator, _WORKER["bench"], task.dataset, batch_size=task.batch_size,
