@@ -730,6 +730,31 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _write_draws(draws_file: Path, previous, rows) -> int:
+    """Write a study's scored draws (``rows``, run-store export columns) to ``draws_file``, keeping
+    every draw of ``previous`` (an earlier call's file) too; returns how many the file holds."""
+    import pandas as pd
+
+    from .report.tables import replacing
+    from .runstore import KEY_COLUMNS
+
+    if previous is not None and len(previous):
+        def key_set(frame):
+            return set(map(tuple, frame[KEY_COLUMNS].astype(str).to_numpy()))
+        if len(rows) and not key_set(previous) & key_set(rows):
+            # another device, torch, image set or protocol: every score was computed again
+            first = previous.iloc[0]
+            log.warning("none of the %d draws in %s matched this call's keys (they were computed on %s, torch %s, "
+                        "images %s, batch %s): every draw was scored again", len(previous), draws_file, first.device,
+                        first.torch, first.images, first.batch_size)
+        # keep every earlier draw too (a shorter --draws or --max-runs must not shrink the file)
+        rows = pd.concat([previous, rows], ignore_index=True).astype({"idx": "int64"})
+        rows = rows[~rows[KEY_COLUMNS].astype(str).duplicated(keep="last")]
+    with replacing(draws_file) as tmp:  # a failed write keeps the earlier draws.csv.gz
+        rows.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0})
+    return len(rows)
+
+
 def cmd_n_sample(args) -> int:
     import torch
 
@@ -738,11 +763,10 @@ def cmd_n_sample(args) -> int:
     from .report.search import write_study_report
     from .report.tables import to_markdown
     from .search import Budget
-    from .search.n_sample_study import PROTOCOLS, BatchProtocol, run_study
+    from .search.n_sample_study import PROTOCOLS, BatchProtocol, StudyInterrupted, run_study
     from .search.runner import runs_frame
-    import pandas as pd
 
-    from .runstore import KEY_COLUMNS, RunStore, read_export
+    from .runstore import RunStore, read_export
 
     for flag, value in (("--seed", args.seed), ("--batch-seed", args.batch_seed), ("--init-seed", args.init_seed)):
         if value < 0:
@@ -771,26 +795,16 @@ def cmd_n_sample(args) -> int:
         previous = read_export(draws_file)
         added = store.put_many(previous)
         log.info("resumed from %s: %d scores added to the run store", draws_file, added)
-    with _executor(args, device) as executor:
-        result = run_study(bench, args.dataset, spec, ns, args.draws, args.seed, protocol, max_runs=args.max_runs,
-                           device=device, store=store, executor=executor)
-    rows = store.rows(result.keys)
-    if previous is not None and len(previous):
-        def key_set(frame):
-            return set(map(tuple, frame[KEY_COLUMNS].astype(str).to_numpy()))
-        matched = len(key_set(previous) & key_set(rows))
-        if not matched:  # another device, torch, image set or protocol: every score was computed again
-            first = previous.iloc[0]
-            log.warning("none of the %d draws in %s matched this call's keys (they were computed on %s, torch %s, "
-                        "images %s, batch %s): every draw was scored again", len(previous), draws_file, first.device,
-                        first.torch, first.images, first.batch_size)
-        # keep every earlier draw too (a shorter --draws or --max-runs must not shrink the file)
-        rows = pd.concat([previous, rows], ignore_index=True).astype({"idx": "int64"})
-        rows = rows[~rows[KEY_COLUMNS].astype(str).duplicated(keep="last")]
-    from .report.tables import replacing
-
-    with replacing(draws_file) as tmp:  # a failed write keeps the earlier draws.csv.gz
-        rows.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0})
+    try:
+        with _executor(args, device) as executor:
+            result = run_study(bench, args.dataset, spec, ns, args.draws, args.seed, protocol,
+                               max_runs=args.max_runs, device=device, store=store, executor=executor)
+    except StudyInterrupted as stop:  # keep every draw scored so far in draws.csv.gz, then stop
+        kept = _write_draws(draws_file, previous, store.rows(stop.keys))
+        log.warning("interrupted: %d scored draws kept in %s (a rerun resumes from them)", kept, draws_file)
+        raise KeyboardInterrupt from None
+    _write_draws(draws_file, previous, store.rows(result.keys))
+    frames = {n: runs_frame(runs, bench, args.dataset, Budget(cells=n)) for n, runs in result.runs.items()}
     frames = {n: runs_frame(runs, bench, args.dataset, Budget(cells=n)) for n, runs in result.runs.items()}
     version = ESTIMATORS.get(spec.name).meta.get("version", "")
     context = (f"{spec.label} (version {version}) N-sample search on {args.dataset}: one stream of {args.draws} "

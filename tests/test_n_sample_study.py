@@ -174,3 +174,29 @@ def test_cli_refuses_negative_seeds_and_a_zero_batch(nb201, tmp_path, capsys):
                      "--out", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_ctrl_c_keeps_every_scored_draw_in_draws_csv(nb201, tmp_path, monkeypatch, capsys, caplog):
+    """Interrupted in the middle of scoring, n-sample writes the draws scored so far to
+    draws.csv.gz (not only the run store), exits 130, and a rerun resumes from them."""
+    import harness.search.n_sample_study as study
+
+    real, calls = study.compute_score, []
+
+    def stop_at_the_fourth(task):
+        calls.append(task)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(study, "compute_score", stop_at_the_fourth)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # nothing scored yet
+    out = tmp_path / "study"
+    argv = ["n-sample", "--estimator", "naswot", "--ns", "2", "--draws", "8", "--batch-size", "8", "--out", str(out)]
+    assert main(argv) == 130
+    assert "nas-harness: interrupted" in capsys.readouterr().err and "3 scored draws kept" in caplog.text
+    assert len(pd.read_csv(out / "draws.csv.gz")) == 3
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "another-machine"))  # an empty run store: the file resumes
+    monkeypatch.setattr(study, "compute_score", real)
+    calls.clear()
+    assert main(argv) == 0 and len(pd.read_csv(out / "draws.csv.gz")) == 8

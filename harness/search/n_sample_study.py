@@ -105,6 +105,15 @@ class StudyResult:
     keys: list  # the run-store key of every scored draw (for RunStore.rows / export)
 
 
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the scoring: every draw scored so far is in the run store; ``keys`` are the
+    run-store keys of every draw of the study, so the caller can keep the scored ones."""
+
+    def __init__(self, keys: list):
+        super().__init__()
+        self.keys = keys
+
+
 def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: int, protocol: BatchProtocol,
               *, max_runs: int | None = None, device: torch.device | None = None, store: RunStore | None = None,
               image_source=None, executor: Executor | None = None) -> StudyResult:
@@ -156,6 +165,8 @@ def run_study(bench, dataset: str, spec: EstimatorSpec, ns, draws: int, seed: in
         for i, (value, seconds, error) in executor.run(compute_score, tasks):
             store.put(task_keys[i], value, seconds, error or None)
             bar.update()
+    except KeyboardInterrupt:
+        raise StudyInterrupted([key for n in ns for _, _, key in draws_of[n]]) from None
     finally:
         bar.close()
     out: dict[int, list[SearchResult]] = {}
