@@ -188,7 +188,7 @@ def test_readme_tables_are_the_results(tmp_path):
 
 
 README_BLOCKS = ["NB201_OPTIMUM", "NB201_FIDELITY", "SEARCH_TABLE", "TRAINING_FREE_1000", "NASLIB_AGREEMENT",
-                 "BPE_NB201_CPU", "SUPERNET_TABLE", "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP"]
+                 "BPE_NB201_CPU", "SUPERNET_TABLE", "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP", "BENCHMARKS"]
 
 
 @pytest.mark.parametrize("name", README_BLOCKS)

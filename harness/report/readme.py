@@ -490,7 +490,7 @@ BLOCKS = {"NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE"
           "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib,
           "NASLIB_PROTOCOL": _naslib_protocol, "BPE_NB201_CPU": _bpe_nb201,
           "SUPERNET_TABLE": _supernet, "SEARCH_BPE_CPU": _search_bpe, "BPE_REPLAY": _bpe_replay, "MIP": _mip,
-          "N_SAMPLE_PROTOCOL": _protocol}
+          "N_SAMPLE_PROTOCOL": _protocol, "BENCHMARKS": _benchmarks}
 
 
 def _pattern(name: str) -> re.Pattern:
