@@ -164,3 +164,15 @@ def test_selftest_refuses_an_unknown_check(capsys):
     from tests.conftest import refused
 
     assert "no check named 'gpu'" in refused(capsys, "selftest", "--only", "gpu")
+
+
+def test_selftest_agreement_judges_by_the_estimators_scale():
+    """GPU against CPU: a score near 0 is judged against the estimator's largest score, not its own."""
+    from harness.selftest import agreement
+
+    nan = float("nan")
+    close = {0: {"score": 100.0, "cpu_score": 100.01}, 1: {"score": 2e-7, "cpu_score": 1e-7}}
+    assert agreement("grasp", close) == [] and close[1]["rel_diff"] == pytest.approx(1e-9)
+    assert agreement("x", {0: {"score": 100.0, "cpu_score": 101.0}}) == ["x on cell 0 (diff 0.0099 of its scale)"]
+    assert agreement("x", {0: {"score": nan, "cpu_score": nan}}) == []  # both failed: the same failure
+    assert len(agreement("x", {0: {"score": nan, "cpu_score": 5.0}})) == 1  # one side failed
