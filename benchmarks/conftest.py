@@ -28,6 +28,16 @@ def record(group: str, role: str, benchmark, scale: float = 1.0, **extra) -> Non
     entry.setdefault("extra", {}).update(extra)
 
 
+def record_times(group: str, role: str, seconds: list[float], **extra) -> None:
+    """Keep timings measured without pytest-benchmark (a baseline shared by several groups)."""
+    import statistics
+
+    entry = _RESULTS.setdefault(group, {})
+    entry[role] = {"median_s": statistics.median(seconds), "mean_s": statistics.fmean(seconds),
+                   "min_s": min(seconds), "rounds": len(seconds), "scale": 1.0}
+    entry.setdefault("extra", {}).update(extra)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _RESULTS:
         return

@@ -457,6 +457,18 @@ BENCHMARK_GROUPS = {
 }
 
 
+def _group_info(group: str, entry: dict) -> tuple[str, str, str]:
+    """(what is timed, the baseline, the command) of a benchmark group."""
+    if group in BENCHMARK_GROUPS:
+        return BENCHMARK_GROUPS[group]
+    label = entry.get("extra", {}).get("estimator")
+    if label:  # benchmarks/test_estimator_throughput.py
+        return (f"{label} on {entry['extra'].get('cells', '?')} seeded cells, batch 64",
+                "one forward and backward pass (weight gradients) of the same networks",
+                "./reproduce.sh bench -k throughput")
+    return group, "baseline", "./reproduce.sh bench"
+
+
 def _time(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:,.1f} s"
 
@@ -472,7 +484,7 @@ def _benchmarks(results: Path) -> str:
         entry = json.loads(path.read_text())
         if "ratio_baseline_over_ours" not in entry:
             continue
-        what, baseline, command = BENCHMARK_GROUPS.get(path.stem, (path.stem, "baseline", "./reproduce.sh bench"))
+        what, baseline, command = _group_info(path.stem, entry)
         machine = entry.get("machine", {})
         rows.append({"benchmark": f"`{path.stem}`", "what is timed": what, "baseline": baseline,
                      "baseline median": _time(entry["baseline"]["median_s"]),
