@@ -249,22 +249,31 @@ def check_out_of_memory(device: torch.device) -> Check:
     a transient failure: raised, never a cached number."""
     if device.type != "cuda":
         return Check("out of memory", "untested", "needs a CUDA device")
-    from .estimators.base import TransientScoreError, score
-    from .models.nb201 import build_network
+    import tempfile
+    from pathlib import Path
 
-    torch.cuda.empty_cache()
-    torch.cuda.set_per_process_memory_fraction(1e-4, device)
-    try:
-        torch.manual_seed(0)
-        score("epe_nas", build_network(CELL, "cifar10").to(device), _batch(device, 256))
-        outcome = Check("out of memory", "fail", "no out-of-memory error under a 0.01 % memory cap")
-    except TransientScoreError as err:
-        outcome = Check("out of memory", "pass", f"reported, not cached: {err.problem}")
-    except torch.OutOfMemoryError:
-        outcome = Check("out of memory", "pass", "raised before scoring (while building the batch or network)")
-    finally:
-        torch.cuda.set_per_process_memory_fraction(1.0, device)
+    from .estimators.base import TransientScoreError
+    from .estimators.run import CellScorer, EstimatorSpec
+    from .runstore import RunStore
+
+    batch = _batch(device, 256)  # before the cap
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RunStore(Path(tmp) / "runs.sqlite")
+        scorer = CellScorer(lambda index: CELL, "cifar10", EstimatorSpec("epe_nas", "paper"), batch=batch,
+                            images="selftest", batch_size=256, batch_seed=7, device=device, store=store)
         torch.cuda.empty_cache()
+        torch.cuda.set_per_process_memory_fraction(1e-4, device)
+        try:
+            scorer.score(0)
+            outcome = Check("out of memory", "fail", "no out-of-memory error under a 0.01 % memory cap")
+        except TransientScoreError as err:
+            stored = store.get(scorer.key(0))
+            outcome = (Check("out of memory", "pass", f"reported, not cached: {err.problem}") if stored is None
+                       else Check("out of memory", "fail", f"the failure was cached: {stored}"))
+        finally:
+            torch.cuda.set_per_process_memory_fraction(1.0, device)
+            torch.cuda.empty_cache()
+        store.close()
     return outcome
 
 

@@ -303,6 +303,25 @@ def test_numerical_failures_are_recorded_and_cached_others_are_not(failing_estim
     assert store.get(scorer.key(11)) is None
 
 
+def test_out_of_memory_while_the_network_is_built_is_transient_too(batch, tmp_path, monkeypatch):
+    """A GPU can run out of memory before the estimator runs (moving the network): the same
+    one-line transient error, nothing cached (it was an uncaught torch error)."""
+    import harness.estimators.run as run
+    from harness.estimators.base import TransientScoreError
+    from harness.estimators.run import CellScorer
+
+    def full(arch, dataset):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 MiB")
+
+    monkeypatch.setattr(run, "build_network", full)
+    store = RunStore(tmp_path / "runs.sqlite")
+    scorer = CellScorer(lambda i: BEST, "cifar10", EstimatorSpec.parse("synflow"), batch=batch, images="test",
+                        batch_size=16, batch_seed=1, store=store, device=torch.device("cpu"))
+    with pytest.raises(TransientScoreError, match="building the network.*ran out of memory.*nothing was cached"):
+        scorer.score(3)
+    assert store.get(scorer.key(3)) is None
+
+
 def test_zen_of_a_cell_whose_output_ignores_the_input_is_undefined(batch):
     result = score("zen", _net("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), batch)
     assert not result.ok and "UndefinedScore" in result.error and "log 0" in result.error

@@ -26,7 +26,7 @@ from ..models.nb201 import build_network
 from ..paths import portable_path
 from ..runstore import RunStore, ScoreKey
 from ..seeds import BATCH, derive
-from .base import ESTIMATORS, Batch, ScoreResult, score
+from .base import ESTIMATORS, TRANSIENT_FAILURES, Batch, ScoreResult, TransientScoreError, score
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,16 @@ class CellScorer:
 
 def score_network(arch: str, dataset: str, spec: EstimatorSpec, batch: Batch, seed: int,
                   device: torch.device) -> ScoreResult:
-    """The network of ``arch`` initialised after ``torch.manual_seed(seed)``, scored on ``batch``."""
+    """The network of ``arch`` initialised after ``torch.manual_seed(seed)``, scored on ``batch``.
+    Out of memory while the network is built or moved raises :class:`TransientScoreError` too
+    (never cached), as it does inside the estimator."""
     torch.manual_seed(seed)
-    net = build_network(arch, dataset).to(device)
+    try:
+        net = build_network(arch, dataset).to(device)
+    except TRANSIENT_FAILURES as err:
+        raise TransientScoreError(f"building the network of {arch} on {device} ran out of memory "
+                                  f"({type(err).__name__})", "nothing was cached: free memory, then rerun "
+                                  "(scores already computed are kept)") from err
     options = {"variant": spec.variant} if spec.variant else {}
     return score(spec.name, net, batch, **options)
 
