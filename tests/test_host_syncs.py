@@ -30,7 +30,7 @@ CELLS = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_c
 
 @pytest.fixture(scope="module")
 def batch(harness_data):
-    b, _ = make_batch("cifar10", 32, batch_seed=3, augment=False, device=torch.device("cpu"))
+    b, _ = make_batch("cifar10", 16, batch_seed=3, augment=False, device=torch.device("cpu"))  # the miniature has 20
     return b
 
 
@@ -76,7 +76,7 @@ def test_epe_nas_waits_three_times_and_scores_as_before(arch, batch):
         assert epe_score(jac, batch.y, classes, divisor) == _epe_per_class(jac, batch.y, classes, divisor)
     with HostSyncCounter() as syncs:
         epe_score(jac, batch.y, 10)
-    assert len(batch.y.unique()) == 10 and syncs.count <= 3, syncs.names  # labels in, scores out, float
+    assert len(batch.y.unique()) >= 4 and syncs.count <= 3, syncs.names  # labels in, scores out, float
 
 
 def test_epe_nas_single_image_classes_score_as_before():
@@ -132,7 +132,7 @@ def test_zen_waits_once_for_every_layer(batch):
 
 # -- nas-harness selftest: the same checks, on the device, in one call -----------------------
 
-def test_selftest_runs_every_check_on_this_machine_and_writes_them(tmp_path, capsys, harness_data):
+def test_selftest_runs_every_check_on_this_machine_and_writes_them(tmp_path, capsys, full_data):
     """The whole selftest, as a GPU machine would run it (here: on the CPU, in CI)."""
     import json
 
@@ -151,7 +151,7 @@ def test_selftest_runs_every_check_on_this_machine_and_writes_them(tmp_path, cap
     assert "supernet" in capsys.readouterr().out and (tmp_path / "selftest.md").exists()
 
 
-def test_selftest_fails_when_a_scorer_waits_too_often(tmp_path, capsys, monkeypatch, harness_data):
+def test_selftest_fails_when_a_scorer_waits_too_often(tmp_path, capsys, monkeypatch, full_data):
     from harness import selftest
     from harness.cli import main
 

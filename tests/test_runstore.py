@@ -164,7 +164,7 @@ def test_a_darts_cell_keyed_by_a_training_note_with_an_absolute_path_is_found_on
 def test_the_training_note_names_no_folder_of_this_machine(harness_data):
     from harness.bpe.trainer import load_train_data
 
-    note = load_train_data("cifar10", 0.01, 200).note
+    note = load_train_data("cifar10", 1.0).note
     assert "HARNESS_DATA/" in note and str(harness_data) not in note
 
 
