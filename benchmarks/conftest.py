@@ -61,3 +61,29 @@ def bench_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("bench_home")
     os.environ["HARNESS_HOME"] = str(home)
     return home
+
+
+def cells_and_batch(n: int, seed: int, batch_size: int):
+    """``n`` seeded NB201 cells (arch strings) and a batch of real CIFAR-10 training images (batch
+    seed 0, no augmentation, CPU): what the scoring benchmarks share."""
+    import torch
+
+    from harness.benchmarks import NB201
+    from harness.estimators.run import make_batch, sample_indices
+
+    if not os.environ.get("HARNESS_DATA"):
+        pytest.fail("HARNESS_DATA is not set: export HARNESS_DATA=../shared/data")
+    bench = NB201.open()
+    batch, _ = make_batch("cifar10", batch_size, batch_seed=0, augment=False, device=torch.device("cpu"))
+    return [bench.arch(int(i)) for i in sample_indices(n, seed=seed, total=len(bench))], batch
+
+
+def seeded_net(arch: str, i: int):
+    """The network of ``arch`` under ``torch.manual_seed(i)`` (both sides of a benchmark build it so)."""
+    import torch
+
+    from harness.models.nb201 import build_network
+
+    torch.manual_seed(i)
+    return build_network(arch, "cifar10")
+

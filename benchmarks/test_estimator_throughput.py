@@ -10,39 +10,24 @@ training images (the zero-cost papers' batch), network build included on both si
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
-import torch
 import torch.nn.functional as F
 
 from harness.estimators import ESTIMATORS, score
-from harness.estimators.run import make_batch, sample_indices
-from harness.models.nb201 import build_network
 
-from .conftest import record, record_times
+from .conftest import cells_and_batch, record, record_times
+from .conftest import seeded_net as _net
 
-CELLS = tuple(int(i) for i in sample_indices(4, seed=2, total=15625))
 LABELS = [f"{n}:{v}" if v else n for n in ESTIMATORS.list() if n != "bpe"
           for v in (ESTIMATORS.get(n).meta.get("variants") or ("",))]
 
 
 @pytest.fixture(scope="module")
 def setup(bench_home):
-    if not os.environ.get("HARNESS_DATA"):
-        pytest.fail("HARNESS_DATA is not set: export HARNESS_DATA=../shared/data")
-    from harness.benchmarks import NB201
-
-    bench = NB201.open()
-    batch, _ = make_batch("cifar10", 64, batch_seed=0, augment=False, device=torch.device("cpu"))
-    archs = [bench.arch(i) for i in CELLS]
+    archs, batch = cells_and_batch(4, seed=2, batch_size=64)
     return archs, batch, _training_step_times(archs, batch)
-
-
-def _net(arch, i):
-    torch.manual_seed(i)
-    return build_network(arch, "cifar10")
 
 
 def _training_step(archs, batch):

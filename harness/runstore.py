@@ -158,9 +158,21 @@ def _training_estimators() -> tuple[str, ...]:
 def _normal(key: "ScoreKey") -> "ScoreKey":
     """``key`` as it is stored: a training estimator's without the batch fields it does not use
     (a BPE score asked for under another --batch-size is the same training, found again)."""
-    if (key.batch_size, key.batch_seed, bool(key.augment)) != (0, 0, False) and key.estimator in _training_estimators():
+    if (key.batch_size, key.batch_seed, bool(key.augment)) == (0, 0, False):
+        return key
+    from .estimators import ESTIMATORS
+
+    if key.estimator in ESTIMATORS and "training" in ESTIMATORS.get(key.estimator).meta.get("needs", ()):
         return replace(key, batch_size=0, batch_seed=0, augment=False)
-    return key
+    return key  # one registry lookup per key: this runs for every get and put
+
+
+def _score_row(row) -> tuple[float, float, str] | None:
+    """A ``(score, seconds, error)`` row as read back: a stored NULL score is NaN."""
+    if row is None:
+        return None
+    score, seconds, error = row
+    return (math.nan if score is None else score), seconds, error
 
 
 #: an absolute path in an ``images`` key: the whole key, or inside parentheses (a training note)
@@ -298,12 +310,8 @@ class RunStore:
 
     @_guarded
     def get(self, key: ScoreKey) -> tuple[float, float, str] | None:
-        row = self.db.execute(f"SELECT score, seconds, error FROM scores WHERE {_WHERE}",
-                              astuple(_normal(key))).fetchone()
-        if row is None:
-            return None
-        score, seconds, error = row
-        return (math.nan if score is None else score), seconds, error
+        return _score_row(self.db.execute(f"SELECT score, seconds, error FROM scores WHERE {_WHERE}",
+                                          astuple(_normal(key))).fetchone())
 
     @_guarded
     def put(self, key: ScoreKey, score: float, seconds: float, error: str) -> None:
@@ -500,10 +508,7 @@ class StoreReader:
                                   astuple(_normal(key))).fetchone()
         except sqlite3.Error:
             return None
-        if row is None:
-            return None
-        score, seconds, error = row
-        return (math.nan if score is None else score), seconds, error
+        return _score_row(row)
 
 
 class LayeredStore:
