@@ -1207,6 +1207,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NO_MANIFEST = {"selftest"}  # writes its own JSON
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -1215,7 +1218,15 @@ def main(argv: list[str] | None = None) -> int:
                             format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         if args.home:
             os.environ["HARNESS_HOME"] = args.home
-        return args.func(args)
+        rc = args.func(args)
+        out = getattr(args, "out", None)
+        if rc == 0 and out and Path(out).is_dir() and getattr(args, "command", None) not in _NO_MANIFEST:
+            from .report.tables import write_manifest
+
+            command = " ".join(str(a) for a in (argv if argv is not None else sys.argv[1:]))
+            write_manifest(Path(out), f"{PROG} {command}",
+                           {k: v for k, v in vars(args).items() if k != "func" and not callable(v)})
+        return rc
     except HarnessError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -137,3 +137,54 @@ def save_figure(fig, out: Path, name: str) -> Path:
         plt.close(fig)
     log.info("wrote %s", path)
     return path
+
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(out: Path, command: str, options: dict) -> Path:
+    """``out/manifest.json``: what made the folder's tables (the command, every option as parsed,
+    the harness version and commit, UTC time), so that ``nas-harness report`` can name the
+    protocol of each result (batch, seeds, dataset, cells) without parsing its Markdown."""
+    import datetime
+    import json
+    import subprocess
+
+    from .. import __version__
+
+    def plain(value):
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return value
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return str(value)
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                capture_output=True, text=True, timeout=10).stdout.strip() or None
+        if commit and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                     cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+                                     timeout=10).stdout.strip():
+            commit += "+dirty"
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    record = {"command": command, "options": {k: plain(v) for k, v in sorted(options.items())},
+              "harness_version": __version__, "commit": commit,
+              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    path = Path(out) / MANIFEST
+    with writing(path):
+        path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The folder's manifest (see :func:`write_manifest`), or None when it has none."""
+    import json
+
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise HarnessError(f"{path} is not a manifest ({reason(err)})", "delete it and rerun the command that made the folder") from err
