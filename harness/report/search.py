@@ -123,6 +123,10 @@ def trajectory_plot(grid: np.ndarray, curves: np.ndarray, label: str, title: str
     ax.set_ylabel(f"{label} of the incumbent (%)")
     ax.set_title(title, fontsize=9)
     save_figure(fig, out, name)
+    # the curve as data: ``nas-harness report`` draws every strategy's on one figure
+    write_table(pd.DataFrame({"simulated_s": grid, "metric": label, "mean": mean, "std": std,
+                              "runs": np.isfinite(curves).sum(axis=0)}),
+                out, name, f"Incumbent {label} against simulated seconds (mean and std over runs)", digits=4)
 
 
 TIMING = "timing"  # out/timing.{csv,md}: incidental wall seconds, not committed (.gitignore)
