@@ -110,6 +110,7 @@ case "$job" in
     else
       echo "== the BPE sheet is missing: BPE replay and MIP skipped (nas-harness data fetch bpe)" >&2
     fi
+    nas-harness report --out results  # results/REPORT.md: every published number beside ours, with a verdict
     nas-harness report readme  # the README's generated tables, from results/
     if ! nas-harness data check -q 2>/dev/null; then
       echo "== tables not computed here, and the data each needs:" >&2

@@ -851,6 +851,22 @@ def cmd_report_nb201(args) -> int:
     return 0
 
 
+def cmd_report_full(args) -> int:
+    from .report.full import summary_line, write_full_report
+
+    root = Path(args.report_root)
+    if not root.is_dir():
+        raise HarnessError(f"--out {root}: no such results folder", "pass the folder the commands wrote (default results)")
+    _out_dir(root / "report")
+    before = (root / "REPORT.md").read_text() if (root / "REPORT.md").is_file() else None
+    path, table = write_full_report(root)
+    print(f"{path}: {summary_line(table).strip('*')}")
+    if args.check and before != path.read_text():
+        print(f"{PROG}: {path} was stale (it is rewritten now: commit it)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_report_readme(args) -> int:
     from .report.readme import BENCHMARK_BLOCKS, stale, update
 
@@ -1179,8 +1195,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_options(p)
     p.set_defaults(func=cmd_mip)
 
-    report = sub.add_parser("report", help="emit the harness's tables").add_subparsers(dest="report_command",
-                                                                                       required=True, parser_class=_Parser)
+    p = sub.add_parser("report", help="results/REPORT.md: every published number beside ours, with a verdict "
+                       "(or, with a subcommand, one table)")
+    p.add_argument("--out", dest="report_root", default="results",
+                   help="the results folder to read, and to write REPORT.md and report/ into (default results)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when REPORT.md is not what the tables in the folder give (CI: a stale report)")
+    p.set_defaults(func=cmd_report_full)
+    report = p.add_subparsers(dest="report_command", required=False, parser_class=_Parser)
     p = report.add_parser("nb201", help="NB201 optimum and 12- vs 200-epoch rank agreement")
     p.add_argument("--out", default="results/nb201", help="output folder (default results/nb201)")
     p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")

@@ -96,8 +96,20 @@ def fidelity_table(bench: NB201, missing: list[str], n_boot: int = 1000, seed: i
             rows.append({"dataset": p.name, "role": role, "benchmark_dataset": coords[0], "split": coords[1],
                          "estimator": "tabular:acc@12", "truth": "acc@200", "n": r.n, "n_nan": r.n_nan,
                          "kendall": r.kendall, "kendall_lo": r.kendall_ci[0], "kendall_hi": r.kendall_ci[1],
-                         "spearman": r.spearman, "spearman_lo": r.spearman_ci[0], "spearman_hi": r.spearman_ci[1]})
+                         "spearman": r.spearman, "spearman_lo": r.spearman_ci[0], "spearman_hi": r.spearman_ci[1],
+                         "seconds_per_cell": _cost_12(bench, coords[0])})
     return pd.DataFrame(rows)
+
+
+def _cost_12(bench: NB201, dataset: str) -> float:
+    """Median over cells of the 12-epoch training cost (s, NB201's logged GPU time): 12/200 of the
+    200-epoch run's training time (papers.md section 4); NaN when the store has no such time."""
+    try:
+        seconds = bench.query(np.arange(len(bench)), dataset=dataset, split="train", epochs=200, seed="mean",
+                              metric="time")
+    except HarnessError:
+        return float("nan")
+    return float(np.nanmedian(seconds) * 12 / 200) if np.isfinite(seconds).any() else float("nan")
 
 
 def plot_fidelity(bench: NB201, fidelity: pd.DataFrame, out: Path) -> None:

@@ -495,10 +495,25 @@ def _benchmarks(results: Path) -> str:
     return to_markdown(pd.DataFrame(rows))
 
 
+def _report(results: Path) -> str:
+    """The verdict counts of ``results/REPORT.md``, per section (from its ``report/comparisons.csv``)."""
+    from .verdicts import VERDICTS
+
+    path = results / "report" / "comparisons.csv"
+    if not path.is_file():
+        raise ResultsMissing(f"{path} not found", "run nas-harness report --out results")
+    table = pd.read_csv(path)
+    table = table[table.primary.astype(bool)]
+    grid = table.pivot_table(index="section", columns="verdict", values="item", aggfunc="count", fill_value=0)
+    grid = grid.reindex(columns=[v for v in VERDICTS], fill_value=0).reindex(list(dict.fromkeys(table.section)))
+    grid.loc["all"] = grid.sum()
+    return to_markdown(grid.reset_index().rename(columns={"section": "published table"}))
+
+
 #: file (relative to the repository) -> its generated blocks
 BENCHMARK_BLOCKS = {"BENCHMARKS": _benchmarks}
 
-BLOCKS = {"NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search,
+BLOCKS = {"REPORT": _report, "NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search,
           "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib,
           "NASLIB_PROTOCOL": _naslib_protocol, "BPE_NB201_CPU": _bpe_nb201,
           "SUPERNET_TABLE": _supernet, "SEARCH_BPE_CPU": _search_bpe, "BPE_REPLAY": _bpe_replay, "MIP": _mip,

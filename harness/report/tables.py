@@ -144,11 +144,10 @@ MANIFEST = "manifest.json"
 
 def write_manifest(out: Path, command: str, options: dict) -> Path:
     """``out/manifest.json``: what made the folder's tables (the command, every option as parsed,
-    the harness version and commit, UTC time), so that ``nas-harness report`` can name the
-    protocol of each result (batch, seeds, dataset, cells) without parsing its Markdown."""
-    import datetime
+    the harness version), so that ``nas-harness report`` can name the protocol of each result
+    (batch, seeds, dataset, cells) without parsing its Markdown. Nothing in it changes between two
+    runs of the same command (no clock, no commit), so rerunning a job leaves committed files alone."""
     import json
-    import subprocess
 
     from .. import __version__
 
@@ -159,21 +158,14 @@ def write_manifest(out: Path, command: str, options: dict) -> Path:
             return [plain(v) for v in value]
         return str(value)
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-        if commit and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                     cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
-                                     timeout=10).stdout.strip():
-            commit += "+dirty"
-    except (OSError, subprocess.SubprocessError):
-        commit = None
     record = {"command": command, "options": {k: plain(v) for k, v in sorted(options.items())},
-              "harness_version": __version__, "commit": commit,
-              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+              "harness_version": __version__}
     path = Path(out) / MANIFEST
+    text = json.dumps(record, indent=1) + "\n"
+    if path.is_file() and path.read_text() == text:
+        return path
     with writing(path):
-        path.write_text(json.dumps(record, indent=1) + "\n")
+        path.write_text(text)
     return path
 
 

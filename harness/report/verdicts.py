@@ -30,7 +30,7 @@ from scipy import stats
 
 from ..errors import HarnessError
 from . import baselines
-from .search import FEW_RUNS, PUBLISHED_NAME, SPLITS, images_match
+from .search import FEW_RUNS, PUBLISHED_NAME, images_match
 from .tables import read_manifest
 
 VERDICTS = ("reproduced", "differs", "protocol differs", "needs data", "not implemented")
@@ -184,7 +184,9 @@ def zero_cost(root: Path) -> list[Comparison]:
             c = Comparison("Zero-cost proxies on NB201", item, float(p.value), p.source, kind="correlation")
             c.needs = (f"results/correlate-{p.dataset}/published.csv: `nas-harness correlate --dataset {p.dataset} "
                        "--estimators grad_norm,snip,grasp,fisher,synflow,jacob_cov --archs 1000 --seed 0 --batch-size 64 "
-                       f"--batch-seed 42 --out results/correlate-{p.dataset}` (needs HARNESS_DATA/images/{p.dataset}_*.npz)")
+                       f"--batch-seed 42 --out results/correlate-{p.dataset}` " + (
+                       "(images: `nas-harness data fetch cifar100`)" if p.dataset == "cifar100" else
+                       "(needs NB201's ImageNet16 pickles under HARNESS_DATA/images/ImageNet16: no public download)"))
             out.append(judge(c))
             continue
         mine = []
@@ -325,7 +327,7 @@ def _search_needs(p) -> str:
         return (f"results/supernet-nb201-cpu/{p.strategy}/summary.csv: `nas-harness supernet --method {p.strategy} "
                 "--runs 3 --out results/supernet-nb201-cpu` (./reproduce.sh long)")
     if p.strategy == "n_sample":
-        est = p.estimator.split(":")[0]
+        est = p.estimator.replace(":", "-")
         n = int(float(p.n))
         return (f"results/search/n_sample-{est}-N{n}/summary.csv: `nas-harness search --strategy n_sample --estimator "
                 f"{p.estimator} --budget {n} --runs 500 --seed 0 --out results/search/n_sample-{est}-N{n}` "
