@@ -851,6 +851,53 @@ def cmd_report_nb201(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from .regression import check, dump_reference, load_reference, parse_row, reference_from
+    from .report.tables import to_markdown
+
+    if (args.reference is None) == (args.write_reference is None):
+        raise HarnessError("give --reference FILE (check) or --write-reference FILE (write one)",
+                           "see nas-harness check --help")
+    if args.write_reference:
+        if not args.estimators or (args.archs is None) == (args.indices is None):
+            raise HarnessError("--write-reference needs --estimators and either --archs N (with --seed) or --indices FILE",
+                               "e.g. --estimators synflow --archs 100 --seed 0")
+        target = Path(args.write_reference)
+        if target.suffix.lower() not in (".yaml", ".yml", ".csv"):
+            raise HarnessError(f"--write-reference {target}: unknown format", "use .yaml, .yml or .csv")
+        _out_dir(target.parent if str(target.parent) else ".")
+        specs = _estimator_specs(args.estimators)
+        rows = []
+        for i, spec in enumerate(specs):
+            raw = {"estimator": spec.label, "dataset": args.dataset, "truth": args.truth, "batch_size": args.batch_size,
+                   "batch_seed": args.batch_seed, "init_seed": args.init_seed, "tolerance": args.tolerance}
+            if args.archs is not None:
+                raw.update(cells=args.archs, cell_seed=args.seed)
+            else:
+                raw["indices_file"] = str(Path(args.indices).resolve())
+            rows.append(parse_row(raw, f"--estimators entry {i + 1}", require_expected=False))
+    else:
+        rows = load_reference(args.reference)  # every row checked before any scoring
+    device = _device(args.device)
+    bench = _open_nb201(args)
+    if args.write_reference:
+        fresh = reference_from(rows, bench, device=device)
+        dump_reference(fresh, args.write_reference)
+        print(f"wrote {args.write_reference}: {len(fresh)} rows")
+        for row in fresh:
+            print(f"  {row.label}: kendall {row.kendall:.4f}, spearman {row.spearman:.4f}, tolerance {row.tolerance}")
+        return 0
+    table = check(rows, bench, device=device)
+    shown = table.assign(ok=table.ok.map({True: "ok", False: "DRIFT"}))
+    print(to_markdown(shown, 4))
+    drifted = int((~table.ok).sum())
+    if drifted:
+        print(f"{PROG} check: {drifted} of {len(table)} rows drifted beyond their tolerance", file=sys.stderr)
+        return 1
+    print(f"\nall {len(table)} rows within their tolerance")
+    return 0
+
+
 def cmd_report_full(args) -> int:
     from .report.full import summary_line, write_full_report
 
@@ -1194,6 +1241,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="train:nb201: cpu or cuda (default: cuda when present)")
     _add_executor_options(p)
     p.set_defaults(func=cmd_mip)
+
+    p = sub.add_parser("check", help="regression check: recompute the rank correlation of each row of a reference "
+                       "file and exit 1 when one drifts beyond its tolerance (or write such a file)")
+    p.add_argument("--reference", help="YAML or CSV reference to check (see harness/regression.py)")
+    p.add_argument("--write-reference", metavar="FILE", help="write FILE (.yaml or .csv) with the correlations measured "
+                   "now, for --estimators on --archs/--indices")
+    p.add_argument("--estimators", help="with --write-reference: comma list of estimators (name or name:variant)")
+    p.add_argument("--archs", type=int, help="with --write-reference: a seeded sample of this many NB201 cells")
+    p.add_argument("--seed", type=int, default=0, help="cell sample seed (default 0)")
+    p.add_argument("--indices", help="with --write-reference: a file of cell indices, one per line")
+    p.add_argument("--dataset", default="cifar10", help="images and accuracies (default cifar10)")
+    p.add_argument("--truth", default="test@200", help="valid@200, test@200, valid@12 or test@12 (default test@200)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-seed", type=int, default=42)
+    p.add_argument("--init-seed", type=int, default=0)
+    p.add_argument("--tolerance", type=float, default=0.02, help="largest |drift| that passes (default 0.02)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", help="results/REPORT.md: every published number beside ours, with a verdict "
                        "(or, with a subcommand, one table)")
