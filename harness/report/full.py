@@ -160,9 +160,14 @@ def trajectory_figure(root: Path, out: Path) -> Path | None:
 
 # -- the report ---------------------------------------------------------------------------------
 def summary_line(table: pd.DataFrame) -> str:
+    """``**N verdicts on M published numbers: ...**`` (a BPE configuration's Spearman gets two: the
+    sheet's own accuracies replayed, and our own training of its cells)."""
+    from . import baselines
+
     n = counts(table)
-    published = int(table.primary.sum())
-    return (f"**{published} published numbers: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + "**")
+    published = sum(len(baselines.load(name)) for name in baselines.names())
+    return (f"**{int(table.primary.sum())} verdicts on {published} published numbers: "
+            + ", ".join(f"{n[v]} {v}" for v in VERDICTS) + "**")
 
 
 def write_full_report(root: str | Path = "results") -> tuple[Path, pd.DataFrame]:

@@ -158,7 +158,27 @@ def write_manifest(out: Path, command: str, options: dict) -> Path:
             return [plain(v) for v in value]
         return str(value)
 
-    record = {"command": command, "options": {k: plain(v) for k, v in sorted(options.items())},
+    def portable(value):
+        """An absolute path of this machine as something two machines share: relative to the
+        working folder when under it, the out folder as ``$OUT``, any other as its file name."""
+        if not (isinstance(value, str) and os.path.isabs(value)):
+            return value
+        here = Path.cwd().resolve()
+        path = Path(value).resolve()
+        if here == path or here in path.parents:
+            return str(path.relative_to(here)) or "."
+        root = Path(out).resolve()
+        if path == root:
+            return "$OUT"
+        for base, name in ((root, "$OUT"), (root.parent, "$OUT/..")):
+            if base in path.parents:
+                return f"{name}/{path.relative_to(base).as_posix()}"
+        return path.name
+
+    words = command.split(" ")
+    record = {"command": " ".join(portable(w) for w in words),
+              "options": {k: [portable(x) for x in v] if isinstance(v, list) else portable(v)
+                          for k, v in ((k, plain(v)) for k, v in sorted(options.items()))},
               "harness_version": __version__}
     path = Path(out) / MANIFEST
     text = json.dumps(record, indent=1) + "\n"
