@@ -39,6 +39,12 @@ if ! python -c "import harness, pytest, pytest_benchmark, hypothesis" >/dev/null
   python -m pip install -q -e ".[dev]"
   touch "$VENV/.harness-installed"
 fi
+# The example plug-in package (examples/my-estimator: one estimator in one file, found through its
+# entry point); the tests check that it is listed and scored. Offline: no build isolation, no deps.
+if ! python -c "import my_estimator" >/dev/null 2>&1 || [ examples/my-estimator/pyproject.toml -nt "$VENV/.example-installed" ]; then
+  python -m pip install -q --no-deps --no-build-isolation -e examples/my-estimator
+  touch "$VENV/.example-installed"
+fi
 # The NB201 authors' own package, for the test that our network equals the official TinyNetwork.
 # Its metadata pins an old numpy that no longer builds; the network code needs only torch.
 if ! python -c "import xautodl" >/dev/null 2>&1; then

@@ -317,7 +317,7 @@ def cmd_estimators(args) -> int:
         rows.append({"estimator": name, "needs": ", ".join(entry.meta.get("needs", ())) or "the network only",
                      "variants": ", ".join(entry.meta.get("variants", ())),
                      "default": entry.meta.get("default_variant", ""), "reference": entry.meta.get("reference", ""),
-                     "what": entry.doc})
+                     "origin": ESTIMATORS.origin(name), "what": entry.doc})
     table = pd.DataFrame(rows)
     print(to_markdown(table))
     if out is not None:
@@ -671,7 +671,9 @@ def cmd_strategies(args) -> int:
     for name in STRATEGIES.list(args.pattern):
         entry = STRATEGIES.get(name)
         options = ", ".join(f"{k}={v.default} ({v.describe()})" for k, v in declared_options(name).items()) or "-"
-        print(f"{name:12s} {entry.doc}  [options: {options}]  ({entry.meta.get('reference', '')})")
+        origin = STRATEGIES.origin(name)
+        print(f"{name:12s} {entry.doc}  [options: {options}]  ({entry.meta.get('reference', '')})"
+              + ("" if origin == "nas-harness" else f"  [from {origin}]"))
     return 0
 
 
@@ -849,6 +851,29 @@ def cmd_report_nb201(args) -> int:
     if needed.exists():
         print("\n" + needed.read_text())
     return 0
+
+
+#: the protocol of results/correlate-cifar10 (every training-free baseline): what compare reruns
+COMPARE_PROTOCOL = {"dataset": "cifar10", "archs": "1000", "seed": "0", "batch_size": "64", "batch_seed": "42"}
+
+
+def cmd_compare(args) -> int:
+    from .report.tables import write_manifest
+
+    specs = _estimator_specs(args.estimators)
+    root = Path(args.results)
+    name = "-".join(s.label.replace(":", "-") for s in specs)
+    out = root / f"correlate-{args.dataset}-{name}"
+    argv = ["correlate", "--dataset", args.dataset, "--estimators", args.estimators, "--archs", str(args.archs),
+            "--seed", str(args.seed), "--batch-size", str(args.batch_size), "--batch-seed", str(args.batch_seed),
+            "--out", str(out)] + (["--device", args.device] if args.device else [])
+    inner = build_parser().parse_args(argv)
+    rc = inner.func(inner)
+    if rc:
+        return rc
+    write_manifest(out, f"{PROG} " + " ".join(argv), {k: v for k, v in vars(inner).items() if k != "func"})
+    report = build_parser().parse_args(["report", "--out", str(root)])
+    return report.func(report)
 
 
 def cmd_check(args) -> int:
@@ -1241,6 +1266,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="train:nb201: cpu or cuda (default: cuda when present)")
     _add_executor_options(p)
     p.set_defaults(func=cmd_mip)
+
+    p = sub.add_parser("compare", help="score new estimators on the baselines' 1,000-cell sample (cifar10, seed 0, "
+                       "batch 64, seed 42) and rewrite results/REPORT.md with them beside every baseline")
+    p.add_argument("estimators", help="comma list (name or name:variant), e.g. one from your own package")
+    p.add_argument("--results", default="results", help="the results folder (default results)")
+    p.add_argument("--dataset", default=COMPARE_PROTOCOL["dataset"])
+    p.add_argument("--archs", type=int, default=int(COMPARE_PROTOCOL["archs"]), help="cells (default 1000: the baselines' sample)")
+    p.add_argument("--seed", type=int, default=int(COMPARE_PROTOCOL["seed"]))
+    p.add_argument("--batch-size", type=int, default=int(COMPARE_PROTOCOL["batch_size"]))
+    p.add_argument("--batch-seed", type=int, default=int(COMPARE_PROTOCOL["batch_seed"]))
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("check", help="regression check: recompute the rank correlation of each row of a reference "
                        "file and exit 1 when one drifts beyond its tolerance (or write such a file)")

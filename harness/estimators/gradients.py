@@ -14,4 +14,6 @@ def loss_gradients(net: torch.nn.Module, batch: Batch, create_graph: bool = Fals
     net.zero_grad(set_to_none=True)
     weights = [m.weight for m in weight_layers(net)]
     loss = F.cross_entropy(net(batch.x), batch.y)
-    return list(torch.autograd.grad(loss, weights, create_graph=create_graph))
+    grads = torch.autograd.grad(loss, weights, create_graph=create_graph, allow_unused=True)
+    # a layer the forward pass does not use (a user's model) has no gradient: zero, not an error
+    return [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads)]

@@ -24,7 +24,8 @@ def gaussian_init_(net: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-@register("zen", version="2", needs=("input shape",), reference="Lin et al., ICCV 2021")
+@register("zen", version="2", needs=("input shape",), reference="Lin et al., ICCV 2021",
+          requires_method="forward_pre_pool")
 def zen(net: torch.nn.Module, batch: Batch, alpha: float = 0.01, seed: int = 0) -> float:
     """Zen-score with the Zen-NAS protocol: the network re-initialised by :func:`gaussian_init_`,
     BatchNorm in train mode, Gaussian inputs x then e ~ N(0, 1) (a generator seeded with

@@ -158,6 +158,46 @@ def trajectory_figure(root: Path, out: Path) -> Path | None:
     return save_figure(fig, out, "search_trajectories")
 
 
+SAMPLE = {"dataset": "cifar10", "archs": 1000, "seed": 0, "batch_size": 64, "batch_seed": 42}
+
+
+def estimator_table(root: Path) -> pd.DataFrame:
+    """Every estimator scored on the baselines' sample (a ``correlate`` folder whose manifest has
+    :data:`SAMPLE`'s protocol: 1,000 cells, seed 0, a batch of 64, seed 42, CIFAR-10): Spearman
+    and Kendall with the 200-epoch test accuracy, Spearman with valid@200 beside the published
+    |Spearman| where the zero-cost paper has one, seconds per cell; best first."""
+    from . import baselines
+    from .tables import read_manifest
+
+    published = baselines.load("zero_cost_nb201")
+    published = published[published.dataset == "cifar10"].set_index("estimator").value
+    rows = []
+    for path in sorted(root.glob("correlate-*/correlation.csv")):
+        opts = (read_manifest(path.parent) or {}).get("options", {})
+        if any(opts.get(k) != v for k, v in SAMPLE.items()) or opts.get("dedupe") not in (None, "none", ""):
+            continue
+        table = pd.read_csv(path)
+        for estimator, group in table.groupby("estimator", sort=False):
+            by = group.set_index("truth")
+            if "test@200" not in by.index:
+                continue
+            test, valid = by.loc["test@200"], by.loc["valid@200"] if "valid@200" in by.index else None
+            base = str(estimator).split(":")[0]
+            rows.append({"estimator": estimator, "cells": int(test.n), "failed": int(test.get("failed", 0)),
+                         "spearman test@200": f"{test.spearman:.3f} [{test.spearman_lo:.3f}, {test.spearman_hi:.3f}]",
+                         "kendall test@200": f"{test.kendall:.3f}",
+                         "spearman valid@200": f"{valid.spearman:.3f}" if valid is not None else "–",
+                         "published abs. spearman (valid@200)": (f"{published[base]:.3f}" if base in published.index
+                                                                  else "–"),
+                         "seconds per cell": f"{test.median_seconds:.4f}",
+                         "folder": path.parent.relative_to(root).as_posix(), "_order": float(test.spearman)})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame = frame.drop_duplicates(subset="estimator", keep="first")
+    return frame.sort_values("_order", ascending=False).drop(columns="_order").reset_index(drop=True)
+
+
 # -- the report ---------------------------------------------------------------------------------
 def summary_line(table: pd.DataFrame) -> str:
     """``**N verdicts on M published numbers: ...**`` (a BPE configuration's Spearman gets two: the
@@ -205,6 +245,14 @@ def write_full_report(root: str | Path = "results") -> tuple[Path, pd.DataFrame]
              "**needs data**: the file and command that would compute it; **not implemented**: no command of the "
              "harness computes it yet. When several of our tables answer one published number, the one under the "
              "published protocol (then with default options) counts; the others are listed as variants.", ""]
+    ranking = estimator_table(root)
+    if len(ranking):
+        write_table(ranking, out, "estimators_on_the_sample", "Every estimator on the baselines' 1,000-cell sample")
+        lines += ["## Every estimator on the baselines' 1,000-cell sample", "",
+                  "CIFAR-10, 1,000 NB201 cells (seed 0), one batch of 64 training images (seed 42): the protocol of "
+                  "the zero-cost paper's batch on our sample; a new method scored with `nas-harness compare NAME` "
+                  "lands here, beside every baseline. The published |Spearman| is over all 15,625 cells.", "",
+                  _md(ranking.fillna("–")), ""]
     if figures:
         lines += ["## Figures", ""]
         for title, path in figures.items():

@@ -15,5 +15,8 @@ for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _HELPERS:
         importlib.import_module(f"{__name__}.{_module.name}")
 
+# strategies of other packages: entry points in group nas_harness.strategies
+STRATEGIES.load_entry_points("nas_harness.strategies")
+
 __all__ = ["STRATEGIES", "Budget", "BudgetExhausted", "Evaluation", "Option", "SearchResult", "Tracker",
            "check_options", "register", "run_strategy"]
