@@ -940,12 +940,11 @@ def cmd_report_full(args) -> int:
 
 
 def cmd_report_readme(args) -> int:
-    from .report.readme import BENCHMARK_BLOCKS, stale, update
+    from .report.readme import DOCUMENTS, document_blocks, stale, update
 
-    files = [(Path(args.readme), None)]
-    bench_readme = Path(args.readme).parent / "benchmarks" / "README.md"
-    if bench_readme.is_file():
-        files.append((bench_readme, BENCHMARK_BLOCKS))
+    root = Path(args.readme).parent
+    files = [(Path(args.readme), document_blocks("README.md"))]
+    files += [(root / rel, document_blocks(rel)) for rel in DOCUMENTS if rel != "README.md" and (root / rel).is_file()]
     for readme, blocks in files:
         changed = update(readme, Path(args.results), blocks)
         left = stale(readme, Path(args.results), blocks=blocks)  # after the update: blocks whose results are missing

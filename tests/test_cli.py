@@ -175,46 +175,55 @@ def test_data_check_on_the_data_in_use(capsys, harness_data):
 
 
 def test_readme_tables_are_the_results(tmp_path):
-    """The README's generated blocks equal what results/ gives (`nas-harness report readme`)."""
-    from harness.report.readme import stale, update
+    """The documents' generated blocks equal what results/ gives (`nas-harness report readme`)."""
+    from harness.report.readme import DOCUMENTS, document_blocks, stale, update
 
     root = Path(__file__).resolve().parents[1]
-    assert stale(root / "README.md", root / "results") == []
-    copy = tmp_path / "README.md"
-    copy.write_text((root / "README.md").read_text().replace("| rea |", "| REA typed by hand |"))
-    assert stale(copy, root / "results") == ["SEARCH_TABLE"]
-    assert update(copy, root / "results") == ["SEARCH_TABLE"] and stale(copy, root / "results") == []
-    assert copy.read_text() == (root / "README.md").read_text()
+    for rel in DOCUMENTS:
+        assert stale(root / rel, root / "results", blocks=document_blocks(rel)) == [], rel
+    blocks = document_blocks("docs/reproduction.md")
+    copy = tmp_path / "reproduction.md"
+    copy.write_text((root / "docs" / "reproduction.md").read_text().replace("| rea |", "| REA typed by hand |"))
+    assert stale(copy, root / "results", blocks=blocks) == ["SEARCH_TABLE"]
+    assert update(copy, root / "results", blocks) == ["SEARCH_TABLE"] and stale(copy, root / "results", blocks=blocks) == []
+    assert copy.read_text() == (root / "docs" / "reproduction.md").read_text()
 
 
-README_BLOCKS = ["NB201_OPTIMUM", "NB201_FIDELITY", "SEARCH_TABLE", "TRAINING_FREE_1000", "NASLIB_AGREEMENT",
+def test_every_block_lives_in_one_document():
+    from harness.report.readme import BLOCKS, DOCUMENTS
+
+    placed = [name for names in DOCUMENTS.values() for name in names]
+    assert sorted(placed) == sorted(BLOCKS), "a generated block in no document, or in two"
+
+
+README_BLOCKS = ["REPORT", "NB201_OPTIMUM", "NB201_FIDELITY", "SEARCH_TABLE", "TRAINING_FREE_1000", "NASLIB_AGREEMENT",
                  "BPE_NB201_CPU", "SUPERNET_TABLE", "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP", "BENCHMARKS"]
 
 
 @pytest.mark.parametrize("name", README_BLOCKS)
 def test_each_readme_table_is_generated_and_current(name):
-    """Every table of the README's results sections is a generated block, present and equal to what
-    results/ gives (a hand edit inside it is found)."""
-    from harness.report.readme import BLOCKS, _pattern
+    """Every table of the documents' results sections is a generated block, present in its
+    document and equal to what results/ gives (a hand edit inside it is found)."""
+    from harness.report.readme import BLOCKS, DOCUMENTS, _pattern
 
     root = Path(__file__).resolve().parents[1]
     assert name in BLOCKS
-    text = (root / "README.md").read_text()
+    rel = next(r for r, names in DOCUMENTS.items() if name in names)
+    text = (root / rel).read_text()
     m = _pattern(name).search(text)
-    assert m is not None, f"README.md has no {name} block"
+    assert m is not None, f"{rel} has no {name} block"
     body = BLOCKS[name](root / "results")
     assert body.startswith("| ") and "\n|---|" in body
     assert m.group(2) == body, f"{name} differs from results/: run nas-harness report readme"
 
 
 def test_readme_tables_are_all_the_generated_blocks():
-    """No markdown table of the README's results sections is typed by hand: each lies in a block."""
+    """No markdown table of the reproduction guide is typed by hand: each lies in a block."""
     from harness.report.readme import BLOCKS, _pattern
 
     root = Path(__file__).resolve().parents[1]
-    text = (root / "README.md").read_text()
-    start, end = text.index("## What the harness reproduces today"), text.index("## Images")
-    results_part = text[start:end]
+    text = (root / "docs" / "reproduction.md").read_text()
+    results_part = text[text.index("## What the harness reproduces today"):]
     for name in BLOCKS:
         results_part = _pattern(name).sub("", results_part)
     results_part = re.sub(r"```.*?```", "", results_part, flags=re.S)
@@ -275,29 +284,33 @@ def test_readme_block_without_its_results_is_left_as_it_is(tmp_path, caplog):
     import shutil
 
     from harness.errors import HarnessError
-    from harness.report.readme import BLOCKS, ResultsMissing, stale, update
+    from harness.report.readme import BLOCKS, ResultsMissing, document_blocks, stale, update
 
     root = Path(__file__).resolve().parents[1]
     results = tmp_path / "results"
     (results / "search").mkdir(parents=True)
     shutil.copy(root / "results" / "search" / "search_table.csv", results / "search")
     for name in ("NASLIB_AGREEMENT", "BPE_NB201_CPU", "SUPERNET_TABLE", "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP",
-                 "TRAINING_FREE_1000", "NB201_OPTIMUM", "N_SAMPLE_PROTOCOL"):
+                 "TRAINING_FREE_1000", "NB201_OPTIMUM", "N_SAMPLE_PROTOCOL", "REPORT"):
         with pytest.raises(ResultsMissing) as err:
             BLOCKS[name](results)
         message = str(err.value)
         assert isinstance(err.value, HarnessError) and ("not found" in message or "holds no" in message)
         assert str(results) in message and "run " in message
-    readme = tmp_path / "README.md"
-    original = (root / "README.md").read_text()
-    readme.write_text(original.replace("| rea |", "| REA typed by hand |"))
+    blocks = document_blocks("docs/reproduction.md")
+    guide = tmp_path / "reproduction.md"
+    original = (root / "docs" / "reproduction.md").read_text()
+    guide.write_text(original.replace("| rea |", "| REA typed by hand |"))
     with caplog.at_level(logging.WARNING, logger="harness.report.readme"):
-        assert update(readme, results) == ["SEARCH_TABLE"]
-    assert readme.read_text() == original  # every other block as it was
-    assert sum("left as it is" in r.getMessage() for r in caplog.records) == len(BLOCKS) - 1
-    assert stale(readme, results, missing_ok=True) == []
-    assert "MIP" in stale(readme, results)  # not checkable: counted stale unless missing_ok
+        assert update(guide, results, blocks) == ["SEARCH_TABLE"]
+    assert guide.read_text() == original  # every other block as it was
+    assert sum("left as it is" in r.getMessage() for r in caplog.records) == len(blocks) - 1
+    assert stale(guide, results, missing_ok=True, blocks=blocks) == []
+    assert "MIP" in stale(guide, results, blocks=blocks)  # not checkable: counted stale unless missing_ok
+    readme = tmp_path / "README.md"
+    readme.write_text((root / "README.md").read_text())
     assert main(["report", "readme", "--readme", str(readme), "--results", str(results)]) == 0
+    assert readme.read_text() == (root / "README.md").read_text()
 
 
 def test_report_on_part_of_the_cells_keeps_the_table_of_all_cells(tmp_path, monkeypatch):
@@ -324,7 +337,7 @@ def test_report_on_part_of_the_cells_keeps_the_table_of_all_cells(tmp_path, monk
 
 def test_benchmarks_readme_is_the_results():
     """benchmarks/README.md's table equals what results/benchmarks/*.json gives."""
-    from harness.report.readme import BENCHMARK_BLOCKS, stale
+    from harness.report.readme import document_blocks, stale
 
     root = Path(__file__).resolve().parents[1]
-    assert stale(root / "benchmarks" / "README.md", root / "results", blocks=BENCHMARK_BLOCKS) == []
+    assert stale(root / "benchmarks" / "README.md", root / "results", blocks=document_blocks("benchmarks/README.md")) == []

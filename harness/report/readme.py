@@ -510,14 +510,25 @@ def _report(results: Path) -> str:
     return to_markdown(grid.reset_index().rename(columns={"section": "published table"}))
 
 
-#: file (relative to the repository) -> its generated blocks
-BENCHMARK_BLOCKS = {"BENCHMARKS": _benchmarks}
+#: the documents with generated blocks (relative to the repository) -> the names of their blocks
+DOCUMENTS = {
+    "README.md": ("REPORT",),
+    "docs/reproduction.md": ("NB201_OPTIMUM", "NB201_FIDELITY", "SEARCH_TABLE", "TRAINING_FREE_1000",
+                             "NASLIB_AGREEMENT", "NASLIB_PROTOCOL", "BPE_NB201_CPU", "SUPERNET_TABLE",
+                             "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP", "N_SAMPLE_PROTOCOL"),
+    "benchmarks/README.md": ("BENCHMARKS",),
+}
 
 BLOCKS = {"REPORT": _report, "NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search,
           "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib,
           "NASLIB_PROTOCOL": _naslib_protocol, "BPE_NB201_CPU": _bpe_nb201,
           "SUPERNET_TABLE": _supernet, "SEARCH_BPE_CPU": _search_bpe, "BPE_REPLAY": _bpe_replay, "MIP": _mip,
           "N_SAMPLE_PROTOCOL": _protocol, "BENCHMARKS": _benchmarks}
+
+
+def document_blocks(relative: str) -> dict:
+    """The generators of the blocks of one document of :data:`DOCUMENTS`."""
+    return {name: BLOCKS[name] for name in DOCUMENTS[relative]}
 
 
 def _pattern(name: str) -> re.Pattern:
@@ -546,7 +557,7 @@ def render(results: Path, blocks: dict | None = None) -> dict[str, str]:
 def stale(readme: Path, results: Path, missing_ok: bool = False, blocks: dict | None = None) -> list[str]:
     """Names of the blocks whose README text is not what ``results/`` gives; a block whose source is
     missing counts as stale unless ``missing_ok`` (then it is not checked). ``blocks``: another
-    file's blocks (e.g. :data:`BENCHMARK_BLOCKS` of ``benchmarks/README.md``)."""
+    file's blocks (:func:`document_blocks`, e.g. of ``benchmarks/README.md``)."""
     text = Path(readme).read_text()
     bodies, missing = _render(results, blocks)
     out = []
