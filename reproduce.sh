@@ -5,7 +5,7 @@
 #                           (without NB201's public tables: the embedded default, into results/embedded/)
 #   ./reproduce.sh test     the test suite (what CI runs); extra arguments go to pytest
 #   ./reproduce.sh slow     the tests marked slow (excluded from CI)
-#   ./reproduce.sh bench    the performance benchmarks (pytest-benchmark, ratios against baselines)
+#   ./reproduce.sh bench    the performance benchmarks in perf/ (pytest-benchmark, ratios against baselines)
 #   ./reproduce.sh long     the long experiments (about 6 h on 2 CPU cores; run nothing else beside
 #                           them): 1,000-cell training-free correlation table, NASLib agreement,
 #                           naswot and epe_nas on all 15,625 cells, N-sample training-free searches,
@@ -178,7 +178,7 @@ case "$job" in
     python -m pytest -q -m slow "$@"
     ;;
   bench)
-    python -m pytest -q benchmarks --benchmark-only -o addopts="" "$@"
+    python -m pytest -q perf --benchmark-only -o addopts="" "$@"
     ;;
   *)
     echo "reproduce.sh: unknown job '$job'; use run, test, slow, bench, long or protocol" >&2

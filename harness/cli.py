@@ -568,7 +568,7 @@ def cmd_agree_naslib(args) -> int:
 
 # -- budgeted performance estimation ---------------------------------------------------------
 def cmd_bpe_replay(args) -> int:
-    from .bpe.replay import write_replay
+    from .report.bpe import write_replay
     from .report.tables import to_markdown
 
     out = _out_dir(args.out)
@@ -582,7 +582,7 @@ def cmd_bpe_replay(args) -> int:
 
 def cmd_bpe_darts(args) -> int:
     from .bpe.config import BPEConfig
-    from .bpe.darts_cells import write_darts_bpe
+    from .report.bpe import write_darts_bpe
 
     config = BPEConfig.parse(args.config)
     device = _device(args.device)
@@ -595,12 +595,12 @@ def cmd_bpe_darts(args) -> int:
     return 0
 
 
-MIP_EVALUATORS = ("tabular:bpe-paper", "tabular:bpe-paper-surrogate", "train:nb201")
 
 
 def cmd_mip(args) -> int:
-    from .bpe.config import BPEConfig
-    from .bpe.mip import mip, write_mip
+    from .bpe.evaluators import MIP_EVALUATORS, make_mip_evaluator
+    from .bpe.mip import mip
+    from .report.bpe import write_mip
     from .report.tables import to_markdown
 
     device = _device(args.device) if args.device else None  # checked whichever the evaluator
@@ -610,31 +610,14 @@ def cmd_mip(args) -> int:
         raise HarnessError(f"--executor {args.executor}: the tabular evaluators look values up, nothing to hand out",
                            "leave --executor out, or use it with --evaluator train:nb201")
     out = _out_dir(args.out)  # before the search: a bad --out costs no training
-    if args.evaluator in ("tabular:bpe-paper", "tabular:bpe-paper-surrogate"):
-        from .bpe.evaluators import TableEvaluator
-        from .bpe.replay import load_table
-
-        mode = "surrogate" if args.evaluator.endswith("surrogate") else "measured"
-        evaluator = TableEvaluator(load_table(args.file), mode=mode, seed=args.seed)
-        context = (f"The BPE paper's sheet ({mode}: " + ("only its 32 measured configurations" if mode == "measured"
-                   else "random forests fitted on its 32 configurations predict the others; `source` says which")
-                   + f"), samples {args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
-    else:  # train:nb201
-        from .bpe.evaluators import TrainEvaluator, space_from_text
-
-        space = space_from_text(args.space)
-        bench = _open_nb201(args)
-        if not 3 <= args.cells <= len(bench):
-            raise HarnessError(f"--cells {args.cells} is outside 3..{len(bench)}",
-                               f"train 3..{len(bench)} cells per configuration (a rank correlation needs 3)")
-        rng = np.random.default_rng(args.cell_seed)
-        cells = np.sort(rng.choice(len(bench), size=args.cells, replace=False))
-        base = BPEConfig.parse(args.base)
+    if args.evaluator.startswith("train:"):
         _executor_config(args)  # checked before any training
-        evaluator = TrainEvaluator(bench, cells, space, base, init_seed=args.seed, device=device)
-        context = (f"Real training of {args.cells} NB201 cells (cell seed {args.cell_seed}) on this machine, base "
-                   f"{base.label}, space {args.space}; Spearman vs cifar10-valid x-valid @200 (seed mean); samples "
-                   f"{args.samples}, importance {args.importance}, objective {args.objective}, seed {args.seed}.")
+    bench = None if args.evaluator.startswith("tabular:") else _open_nb201(args)
+    evaluator, described = make_mip_evaluator(args.evaluator, sheet=args.file, seed=args.seed, bench=bench,
+                                              cells=args.cells, cell_seed=args.cell_seed, space=args.space,
+                                              base=args.base, device=device)
+    context = (f"{described}; samples {args.samples}, importance {args.importance}, objective {args.objective}, "
+               f"seed {args.seed}.")
     if args.evaluator.startswith("tabular:"):
         running = contextlib.nullcontext(None)
     else:
@@ -678,12 +661,12 @@ def cmd_strategies(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .report.search import trajectory_plot, write_search_report
+    from .report.search import write_search_report, write_trajectory
     from .report.tables import to_markdown
     from .search import STRATEGIES, Budget, check_options
     from .search.evaluators import TabularEvaluator, make_evaluator
     from .runstore import RunStore
-    from .search.runner import SearchTask, accuracy_columns, run_many, runs_frame, trajectories
+    from .search.runner import SearchTask, run_many, runs_frame
     from .spaces.nb201 import NB201Space
 
     STRATEGIES.get(args.strategy)  # an unknown name: one line with the close matches
@@ -718,13 +701,7 @@ def cmd_search(args) -> int:
     summary = write_search_report(runs, out, budget.cells, context,
                                   options=" ".join(f"{k}={v}" for k, v in options.items()),
                                   separate_timing=incidental_wall)
-    label = "C10 test" if "C10 test" in runs else next(c for c in runs.columns if c.startswith("C"))
-    horizon = max(r.simulated_s for r in results)
-    if horizon > 0:
-        grid = np.linspace(0, horizon, 200)
-        curves = trajectories(results, accuracy_columns(bench)[label], grid)
-        trajectory_plot(grid, curves, label, f"{args.strategy} x {evaluator.name}, {args.runs} runs", out,
-                        "trajectory")
+    write_trajectory(results, bench, out, f"{args.strategy} x {evaluator.name}, {args.runs} runs")
     print(context + "\n")
     cols = ["metric", "mean", "std", "runs"] + [c for c in ("published_mean", "published_std", "delta", "within_2se")
                                                 if c in summary]
@@ -1025,6 +1002,75 @@ def cmd_selftest(args) -> int:
     return 1 if failed else 0
 
 
+def _supernet_context(method: str, results: list, args) -> str:
+    first = results[0]
+    data = ("weights on the cifar10-valid train half, alpha on the valid half (NB201's search split)"
+            if first.arch_data == "valid" else "the train half split 50/50: weights on one half, alpha on the other")
+    extra = f", tau {args.tau_max:g} -> {args.tau_min:g}" if method == "gdas" else ""
+    return (f"{len(results)} run(s) of {method} on the NB201 supernet under {first.config} (seeds "
+            f"{min(r.seed for r in results)}..{max(r.seed for r in results)}), {first.hardware}; {data}; "
+            f"alpha: Adam lr {args.arch_lr:g}, betas (0.5, 0.999), wd {args.arch_wd:g}{extra}; weights: SGD "
+            f"momentum, cosine to {args.lr_min:g}, clip {args.grad_clip:g}. Derived cell = argmax alpha per edge "
+            "(none included), looked up in the benchmark (200-epoch seed means). wall_s = search_cost_s = this "
+            "machine's search time; NB201's published time is GPU seconds of the full-size supernet (C=16, N=5, "
+            "50 epochs on 32 px images), so only the accuracies are comparable.")
+
+
+def cmd_supernet(args) -> int:
+    """Run ``args.runs`` searches per method and write the tables and the plot under ``args.out``."""
+    import torch
+
+    from .benchmarks.nb201 import NB201
+    from .bpe.config import BPEConfig
+    from .report.search import combined_table
+    from .report.supernet import write_differentiable
+    from .report.tables import to_markdown, write_table
+    from .runstore import RunStore
+    from .search.differentiable import METHODS, SupernetTask, _check, stored_searches
+
+    methods = [m.strip() for m in str(args.method).split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise HarnessError(f"--method {args.method!r}: {', '.join(unknown) or 'empty'} is not a differentiable method",
+                           f"use one or more of {', '.join(METHODS)}, comma-separated")
+    if len(set(methods)) != len(methods):
+        raise HarnessError(f"--method {args.method!r} names a method twice", "name each method once")
+    if args.runs < 1:
+        raise HarnessError(f"--runs {args.runs} is not positive", "ask for at least one run")
+    if args.threads is not None and args.threads < 1:
+        raise HarnessError(f"--threads {args.threads} is not positive", "use 1 or more, or leave it out")
+    device = _device(args.device)  # an unknown device, or cuda without CUDA: one line, before training
+    _executor_config(args)
+    options = {"arch_lr": args.arch_lr, "arch_wd": args.arch_wd, "tau_max": args.tau_max, "tau_min": args.tau_min,
+               "lr_min": args.lr_min, "grad_clip": args.grad_clip, "arch_data": args.arch_data}
+    for method in methods:
+        _check(method, **options)
+    config = BPEConfig.parse(args.bpe)
+    out = _out_dir(args.out)  # created and probe-written before any training: a bad --out costs none
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    store = RunStore()  # a damaged or unwritable run store: one line, before any training
+    bench = NB201.open()
+    summaries = []
+    pairs = tuple(sorted(options.items()))
+    with _executor(args, device) as executor:
+        found = stored_searches([SupernetTask(m, config, args.seed + r, executor.device_name(device), pairs, progress=True)
+                                 for m in methods for r in range(args.runs)], store, executor)
+    for k, method in enumerate(methods):
+        results = found[k * args.runs:(k + 1) * args.runs]
+        read = sum(r.cached for r in results)
+        print(f"{method}: {len(results) - read} run(s) trained, {read} read back from the run store {store.path}")
+        target = out if len(methods) == 1 else out / method
+        summary = write_differentiable(results, bench, target, _supernet_context(method, results, args))
+        summaries.append(summary)
+        cols = ["strategy", "metric", "mean", "std", "runs", "wall_s"]
+        print(to_markdown(summary[cols + [c for c in ("published_mean", "delta") if c in summary]], 2))
+    if len(methods) > 1:
+        write_table(combined_table(summaries), out, "combined",
+                    f"Differentiable search on NB201 under {config.label}: ours beside NB201's published rows")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Reproduction harness for performance estimation in NAS.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -1233,9 +1279,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_options(p)
     p.set_defaults(func=cmd_bpe_darts)
 
-    from .search.differentiable import add_parser as add_supernet_parser
+    from .search.differentiable import ARCH_DATA as SUPERNET_ARCH_DATA, DEFAULT_BPE as SUPERNET_DEFAULT_BPE
 
-    add_supernet_parser(sub, "supernet")
+    p = sub.add_parser("supernet", help="differentiable search on NB201 under a BPE budget: DARTS-V1/V2, GDAS")
+    p.add_argument("--method", default="darts-v1,darts-v2,gdas",
+                   help="darts-v1, darts-v2 or gdas; several comma-separated write one subfolder each plus "
+                        "combined.{csv,md}")
+    p.add_argument("--bpe", default=SUPERNET_DEFAULT_BPE,
+                   help="the BPE the supernet trains under (epochs, batch, lr, cells per stage, channels, image size, "
+                        "precision, cutout, fraction of the train half, validation images for alpha)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (runs use seed..seed+runs-1)")
+    p.add_argument("--runs", type=int, default=1, help="independent runs per method")
+    p.add_argument("--out", required=True, help="output folder: runs, summary, alpha (csv, md) and alpha.png")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--arch-data", choices=SUPERNET_ARCH_DATA, default="valid",
+                   help="alpha's batches: the cifar10-valid valid half (valid, NB201's search split) or the other "
+                        "half of the train half (train-split)")
+    p.add_argument("--arch-lr", type=float, default=3e-4, help="Adam lr for alpha (DARTS/NB201: 3e-4)")
+    p.add_argument("--arch-wd", type=float, default=1e-3, help="Adam weight decay for alpha (DARTS/NB201: 1e-3)")
+    p.add_argument("--tau-max", type=float, default=10.0, help="GDAS: temperature at the first epoch")
+    p.add_argument("--tau-min", type=float, default=0.1, help="GDAS: temperature at the last epoch")
+    p.add_argument("--lr-min", type=float, default=0.0, help="end of the weights' cosine schedule (NB201: 0.001)")
+    p.add_argument("--grad-clip", type=float, default=5.0, help="weight gradient norm clip")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice; per worker with "
+                   "--executor processes)")
+    _add_executor_options(p, threads=False)
+    p.set_defaults(func=cmd_supernet)
+
+
 
     p = sub.add_parser("mip", help="Minimum Importance Pruning: search the BPE configuration itself")
     p.add_argument("--evaluator", required=True,

@@ -336,8 +336,8 @@ def test_report_on_part_of_the_cells_keeps_the_table_of_all_cells(tmp_path, monk
 
 
 def test_benchmarks_readme_is_the_results():
-    """benchmarks/README.md's table equals what results/benchmarks/*.json gives."""
+    """perf/README.md's table equals what results/perf/*.json gives."""
     from harness.report.readme import document_blocks, stale
 
     root = Path(__file__).resolve().parents[1]
-    assert stale(root / "benchmarks" / "README.md", root / "results", blocks=document_blocks("benchmarks/README.md")) == []
+    assert stale(root / "perf" / "README.md", root / "results", blocks=document_blocks("perf/README.md")) == []

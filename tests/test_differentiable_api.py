@@ -1,9 +1,8 @@
 """Differentiable search on NB201: the public wrappers (run_darts, run_gdas, run_differentiable) and
-the ``supernet`` command's ``add_parser``/``cmd`` (tests/test_differentiable.py covers the supernet)."""
+the ``supernet`` command (``harness.cli.cmd_supernet``) (tests/test_differentiable.py covers the supernet)."""
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ import torch
 from harness.bpe import BPEConfig
 from harness.errors import HarnessError
 from harness.models.nb201_supernet import NB201SuperNet
+from harness.cli import cmd_supernet
 from harness.search import differentiable as diff
 from harness.spaces.nb201 import OPS, NB201Space, arch_to_str, parse_arch
 
@@ -20,9 +20,9 @@ TINY = "e1-b64-l1-c4-i16-f0.01-v200"
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(prog="nas-harness")
-    diff.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
+    from harness.cli import build_parser
+
+    return build_parser().parse_args(argv)
 
 
 def test_genotype_is_the_argmax_over_all_five_ops_none_included():
@@ -73,13 +73,13 @@ def test_bad_input_is_a_harness_error():
                           (["--method", "gdas,gdas"], "twice"), (["--threads", "0"], "not positive"),
                           (["--bpe", "e0-b64"], "epochs >= 1"), (["--tau-min", "-1"], "tau_min")):
         with pytest.raises(HarnessError, match=message):
-            diff.cmd(_parse(["supernet", "--out", "unused", *argv]))
+            cmd_supernet(_parse(["supernet", "--out", "unused", *argv]))
 
 
 def test_cmd_writes_runs_summary_alpha_and_plot(tmp_path, nb201, full_data):
     out = tmp_path / "gdas"
     args = _parse(["supernet", "--method", "gdas", "--bpe", TINY, "--seed", "7", "--runs", "2", "--out", str(out)])
-    assert args.func is diff.cmd and diff.cmd(args) == 0
+    assert args.func is cmd_supernet and cmd_supernet(args) == 0
     runs = pd.read_csv(out / "runs.csv")
     assert runs.strategy.tolist() == ["gdas", "gdas"] and runs.seed.tolist() == [7, 8]
     space = NB201Space(nb201.arch_strs())
@@ -97,7 +97,7 @@ def test_cmd_writes_runs_summary_alpha_and_plot(tmp_path, nb201, full_data):
     assert (out / "alpha.png").stat().st_size > 0
     # several methods: one folder each, and the combined table beside the published rows
     both = tmp_path / "both"
-    assert diff.cmd(_parse(["supernet", "--method", "darts-v1,gdas", "--bpe", TINY, "--out", str(both)])) == 0
+    assert cmd_supernet(_parse(["supernet", "--method", "darts-v1,gdas", "--bpe", TINY, "--out", str(both)])) == 0
     combined = pd.read_csv(both / "combined.csv")
     assert combined.strategy.tolist() == ["darts-v1", "gdas"]
     assert combined["C10 test published (Δ)"].str.startswith("54.30").tolist() == [True, False]

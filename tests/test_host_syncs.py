@@ -146,7 +146,10 @@ def test_selftest_runs_every_check_on_this_machine_and_writes_them(tmp_path, cap
     assert all(c["status"] == "pass" for n, c in checks.items() if n != "out of memory")
     assert checks["out of memory"]["status"] == ("pass" if gpu else "untested")
     assert checks["host syncs"]["values"]["epe_nas"]["host_reads"] <= 3
-    assert len(checks["estimators"]["values"]) == 17 * 3  # every estimator and variant on three cells
+    from harness.estimators import ESTIMATORS
+
+    plugins = sum(ESTIMATORS.origin(n) != "nas-harness" for n in ESTIMATORS.list())  # the example package's
+    assert len(checks["estimators"]["values"]) == (17 + plugins) * 3  # every estimator and variant on three cells
     assert checks["speed"]["values"]["naswot"]["cpu_cells_per_s"] > 0
     assert "supernet" in capsys.readouterr().out and (tmp_path / "selftest.md").exists()
 

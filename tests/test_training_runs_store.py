@@ -118,7 +118,7 @@ def _supernet(out, *extra):
 
 def test_an_interrupted_supernet_command_keeps_its_finished_runs(tmp_path, tiny_data, trained, monkeypatch, capsys):
     store = RunStore(tmp_path / "runs.sqlite")
-    monkeypatch.setattr(diff, "RunStore", lambda: store)
+    monkeypatch.setattr("harness.runstore.RunStore", lambda: store)
     trained.fail_on.add(("darts-v1", 1))  # run 2 of 2 is interrupted
     with pytest.raises(Interrupted):
         _supernet(tmp_path / "out")
@@ -133,11 +133,13 @@ def test_an_interrupted_supernet_command_keeps_its_finished_runs(tmp_path, tiny_
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    real_write = diff.write_differentiable
-    monkeypatch.setattr(diff, "write_differentiable", full_disk)
+    import harness.report.supernet as supernet_report
+
+    real_write = supernet_report.write_differentiable
+    monkeypatch.setattr(supernet_report, "write_differentiable", full_disk)
     assert _supernet(tmp_path / "other", "--seed", "5") == 2
     assert trained.calls[2:] == [("darts-v1", 5), ("darts-v1", 6)] and len(store.runs()) == 4
-    monkeypatch.setattr(diff, "write_differentiable", real_write)
+    monkeypatch.setattr(supernet_report, "write_differentiable", real_write)
     assert _supernet(tmp_path / "other", "--seed", "5") == 0 and len(trained.calls) == 4
     assert "darts-v1: 0 run(s) trained, 2 read back" in capsys.readouterr().out
     assert (tmp_path / "other" / "alpha.csv").is_file()

@@ -164,11 +164,10 @@ def correlation_row(frame: pd.DataFrame, config: BPEConfig, n_boot: int = 1000) 
     return row
 
 
-def write_darts_bpe(config: BPEConfig, out: Path, *, cells: int | None = None, cell_seed: int = 0, init_seed: int = 0,
+def darts_bpe(config: BPEConfig, *, cells: int | None = None, cell_seed: int = 0, init_seed: int = 0,
                     device=None, n_boot: int = 1000, path=None, executor: Executor | None = None) -> dict:
-    """Train, then write ``out/cells.{csv,md}``, ``out/correlation.{csv,md}`` and a scatter plot."""
-    from ..report.tables import new_figure, save_figure, write_table
-
+    """Train the sheet's cells under ``config``; returns (per cell, the correlation rows, the note
+    that describes them): the tables ``nas-harness bpe darts`` writes (:func:`harness.report.bpe.write_darts_bpe`)."""
     frame = train_sheet_cells(config, cells=cells, cell_seed=cell_seed, init_seed=init_seed, device=device, path=path,
                               executor=executor)
     theirs = sheet_accuracies(config, path)
@@ -187,12 +186,4 @@ def write_darts_bpe(config: BPEConfig, out: Path, *, cells: int | None = None, c
             f"{device_note} (init seed {init_seed} + arch number), measured on the cifar10-valid valid half; truth: "
             "the sheet's full-training CIFAR-10 accuracy. 95 % bootstrap CIs. `agreement_with_sheet`: Spearman "
             "between our accuracies and the sheet's for the same configuration, when the sheet measured it.")
-    write_table(frame, out, "cells", "BPE on the sheet's DARTS cells: per cell", note)
-    write_table(table, out, "correlation", "BPE on the sheet's DARTS cells: rank correlation", note)
-    fig, ax = new_figure(figsize=(5.2, 4.0))
-    ax.scatter(frame.score, frame.truth, s=14)
-    ax.set_xlabel(f"validation accuracy after {config.label} (%)")
-    ax.set_ylabel("full-training accuracy (sheet, %)")
-    ax.set_title(f"Spearman {rows[0]['spearman']:.3f}, {len(frame)} cells", fontsize=9)
-    save_figure(fig, out, "scatter")
-    return rows[0]
+    return frame, table, note

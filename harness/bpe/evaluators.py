@@ -183,3 +183,37 @@ def space_from_text(text: str) -> dict[str, list]:
 
 def evaluations_frame(result) -> pd.DataFrame:
     return result.evaluations.sort_values(["iteration", "cost"]).reset_index(drop=True)
+
+
+MIP_EVALUATORS = ("tabular:bpe-paper", "tabular:bpe-paper-surrogate", "train:nb201")
+
+
+def make_mip_evaluator(kind: str, *, sheet=None, seed: int = 0, bench=None, cells: int = 10, cell_seed: int = 0,
+                       space: str = "epochs=1|2;channels=4|8;image_size=16|32;layers=1|2",
+                       base: str = "e1-b128-lr0.05-l1-c8-i16-f0.05-v1000", device=None):
+    """The evaluator MIP asks, and a sentence that describes it for the tables.
+
+    ``tabular:bpe-paper``: the BPE paper's sheet (``sheet``: its path; default under HARNESS_DATA),
+    its 32 measured configurations only; ``tabular:bpe-paper-surrogate``: random forests fitted on
+    them predict the others; ``train:nb201``: real training of ``cells`` NB201 cells of ``bench``
+    (a seeded sample, ``cell_seed``) under configurations of ``space`` around ``base``."""
+    if kind not in MIP_EVALUATORS:
+        raise HarnessError(f"MIP evaluator {kind!r} is not known", f"use {', '.join(MIP_EVALUATORS)}")
+    if kind.startswith("tabular:"):
+        from .replay import load_table
+
+        mode = "surrogate" if kind.endswith("surrogate") else "measured"
+        evaluator = TableEvaluator(load_table(sheet), mode=mode, seed=seed)
+        return evaluator, (f"The BPE paper's sheet ({mode}: " + (
+            "only its 32 measured configurations" if mode == "measured" else
+            "random forests fitted on its 32 configurations predict the others; `source` says which") + ")")
+    if bench is None:
+        raise HarnessError("the train:nb201 evaluator needs the NB201 store", "open it with NB201.open()")
+    if not 3 <= cells <= len(bench):
+        raise HarnessError(f"--cells {cells} is outside 3..{len(bench)}",
+                           f"train 3..{len(bench)} cells per configuration (a rank correlation needs 3)")
+    chosen = np.sort(np.random.default_rng(cell_seed).choice(len(bench), size=cells, replace=False))
+    base_config = BPEConfig.parse(base)
+    evaluator = TrainEvaluator(bench, chosen, space_from_text(space), base_config, init_seed=seed, device=device)
+    return evaluator, (f"Real training of {cells} NB201 cells (cell seed {cell_seed}) on this machine, base "
+                       f"{base_config.label}, space {space}; Spearman vs cifar10-valid x-valid @200 (seed mean)")

@@ -144,54 +144,6 @@ def nb201_tabular_bpe(bench, n_boot: int = 1000) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_front(table: pd.DataFrame, out: Path, name: str, title: str, label_col: str = "name",
-               xlabel: str = "GPU-hours per cell"):
-    """Correlation against GPU-hours per cell (log scale), the Pareto front drawn through."""
-    from ..report.tables import new_figure, save_figure
-
-    fig, ax = new_figure(figsize=(6.4, 4.4))
-    ax.scatter(table.gpu_hours, table.spearman, s=22, color="tab:blue", zorder=3)
-    front = table[pareto_front(table.gpu_hours.to_numpy(), table.spearman.to_numpy())].sort_values("gpu_hours")
-    ax.step(front.gpu_hours, front.spearman, where="post", color="tab:red", lw=1.2, label="Pareto front")
-    for _, r in table.iterrows():
-        text = r.get("paper_name") or r[label_col]
-        ax.annotate(str(text), (r.gpu_hours, r.spearman), fontsize=6, xytext=(3, 2), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("Spearman with the full training")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    return save_figure(fig, out, name)
-
-
 def published_check(configs: pd.DataFrame, tolerance: float = 5e-4) -> bool:
     """True when every recomputed Spearman equals the sheet's to ``tolerance`` (the sheet rounds to 4 places)."""
     return bool((configs.delta_vs_sheet.abs() <= tolerance).all()) and not math.isnan(configs.spearman.sum())
-
-
-def write_replay(out: Path, bench=None, n_boot: int = 1000, path: str | Path | None = None) -> pd.DataFrame:
-    """``out/configs.{csv,md}``, ``out/correlation_vs_cost.png`` and, with an NB201 store,
-    ``out/nb201_tabular_bpe.{csv,md}`` and its plot. Returns the configurations table."""
-    from ..report.tables import write_table
-
-    table = load_table(path)
-    configs = replay(table, n_boot=n_boot)
-    ok = published_check(configs)
-    notes = (f"Source: {table.source} ({len(table.truth)} DARTS cells, {len(configs)} configurations). Spearman and "
-             "Kendall tau-b recomputed from the sheet's accuracies against its ground truth (95 % bootstrap CIs, "
-             f"{n_boot} resamples, seed 0); `sheet_spearman`: the sheet's own 'Correlation'; `gpu_hours`: its "
-             "'MeanTime(GPU Hours)' per cell (the authors' GPU). `pareto`: no configuration is both cheaper and "
-             "better correlated. BPE1 = Task5, BPE2 = Task32 (the paper's choices). "
-             + ("Every recomputed Spearman equals the sheet's to 5e-4." if ok else
-                "SOME recomputed Spearman values differ from the sheet's by more than 5e-4: see delta_vs_sheet."))
-    write_table(configs, out, "configs", "The BPE paper's 32 configurations, replayed", notes)
-    plot_front(configs, out, "correlation_vs_cost", "BPE configurations (100 DARTS cells, CIFAR-10)")
-    if bench is not None:
-        nb = nb201_tabular_bpe(bench, n_boot=n_boot)
-        if len(nb):
-            write_table(nb, out, "nb201_tabular_bpe", "NB201's 12-epoch run as a tabular BPE of its 200-epoch run",
-                        "Validation split of each dataset, seed means, every cell; hours: NB201's recorded training "
-                        "time per cell (their GPU), 12/200 of the 200-epoch time for the 12-epoch run.")
-            plot_front(nb.assign(name=nb.dataset + " " + nb.epochs.astype(str) + "ep"), out, "nb201_tabular_bpe",
-                       "NB201: 12- vs 200-epoch training as BPEs")
-    return configs

@@ -432,7 +432,7 @@ def _protocol(results: Path) -> str:
     return to_markdown(pd.DataFrame(rows))
 
 
-#: group of results/benchmarks/<group>.json -> (what is timed, the baseline, the command that measures it)
+#: group of results/perf/<group>.json -> (what is timed, the baseline, the command that measures it)
 BENCHMARK_GROUPS = {
     "nb201_load": ("load every column of the NB201 store in a fresh process",
                    "the benchmark's CSV tables read with pandas", "./reproduce.sh bench -k nb201_load"),
@@ -462,7 +462,7 @@ def _group_info(group: str, entry: dict) -> tuple[str, str, str]:
     if group in BENCHMARK_GROUPS:
         return BENCHMARK_GROUPS[group]
     label = entry.get("extra", {}).get("estimator")
-    if label:  # benchmarks/test_estimator_throughput.py
+    if label:  # perf/test_estimator_throughput.py
         return (f"{label} on {entry['extra'].get('cells', '?')} seeded cells, batch 64",
                 "one forward and backward pass (weight gradients) of the same networks",
                 "./reproduce.sh bench -k throughput")
@@ -474,8 +474,8 @@ def _time(seconds: float) -> str:
 
 
 def _benchmarks(results: Path) -> str:
-    """The latest figure of every benchmark group (``results/benchmarks/*.json``), ratio first."""
-    folder = results / "benchmarks"
+    """The latest figure of every benchmark group (``results/perf/*.json``), ratio first."""
+    folder = results / "perf"
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not files:
         raise ResultsMissing(f"{folder}/*.json not found", "run ./reproduce.sh bench on an otherwise idle machine")
@@ -516,7 +516,7 @@ DOCUMENTS = {
     "docs/reproduction.md": ("NB201_OPTIMUM", "NB201_FIDELITY", "SEARCH_TABLE", "TRAINING_FREE_1000",
                              "NASLIB_AGREEMENT", "NASLIB_PROTOCOL", "BPE_NB201_CPU", "SUPERNET_TABLE",
                              "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP", "N_SAMPLE_PROTOCOL"),
-    "benchmarks/README.md": ("BENCHMARKS",),
+    "perf/README.md": ("BENCHMARKS",),
 }
 
 BLOCKS = {"REPORT": _report, "NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidelity, "SEARCH_TABLE": _search,
@@ -557,7 +557,7 @@ def render(results: Path, blocks: dict | None = None) -> dict[str, str]:
 def stale(readme: Path, results: Path, missing_ok: bool = False, blocks: dict | None = None) -> list[str]:
     """Names of the blocks whose README text is not what ``results/`` gives; a block whose source is
     missing counts as stale unless ``missing_ok`` (then it is not checked). ``blocks``: another
-    file's blocks (:func:`document_blocks`, e.g. of ``benchmarks/README.md``)."""
+    file's blocks (:func:`document_blocks`, e.g. of ``perf/README.md``)."""
     text = Path(readme).read_text()
     bodies, missing = _render(results, blocks)
     out = []

@@ -129,6 +129,21 @@ def trajectory_plot(grid: np.ndarray, curves: np.ndarray, label: str, title: str
                 out, name, f"Incumbent {label} against simulated seconds (mean and std over runs)", digits=4)
 
 
+def write_trajectory(results, bench, out: Path, title: str, name: str = "trajectory") -> None:
+    """``out/trajectory.{png,csv,md}``: the incumbent's C10 test accuracy (or the first accuracy the
+    runs have) against simulated seconds, mean and std over ``results``; nothing when no run spent
+    simulated time (a training-free search)."""
+    from ..search.runner import accuracy_columns, trajectories
+
+    horizon = max((r.simulated_s for r in results), default=0)
+    if not horizon > 0:
+        return
+    columns = accuracy_columns(bench)
+    label = "C10 test" if "C10 test" in columns else next(iter(columns))
+    grid = np.linspace(0, horizon, 200)
+    trajectory_plot(grid, trajectories(results, columns[label], grid), label, title, out, name)
+
+
 TIMING = "timing"  # out/timing.{csv,md}: incidental wall seconds, not committed (.gitignore)
 
 

@@ -38,7 +38,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -48,7 +47,6 @@ from tqdm import tqdm
 from ..bpe.config import BPEConfig
 from ..bpe.trainer import _autocast, _prepare, hardware, load_train_data
 from ..data import stats_for
-from ..devices import resolve_device
 from ..errors import HarnessError
 from ..executors import Executor, LocalExecutor
 from ..models.nb201_supernet import NB201SuperNet
@@ -385,144 +383,3 @@ def alpha_frame(results: list[DifferentiableResult]) -> pd.DataFrame:
                     rows.append({"method": r.method, "seed": r.seed, "epoch": h["epoch"], "edge": f"{src}->{dst}",
                                  "op": op, "weight": h["alpha"][e][k]})
     return pd.DataFrame(rows)
-
-
-def plot_alpha(alpha: pd.DataFrame, out: Path, name: str = "alpha", initial: dict | None = None):
-    """softmax(alpha) per edge over the epochs for the first run (lowest seed) of each method: one colour
-    per op, one line style per method. ``initial``: method -> the 6 x 5 softmax(alpha) drawn at epoch 0."""
-    from ..report.tables import new_figure, save_figure
-
-    fig, axes = new_figure(figsize=(9.0, 5.0), nrows=2, ncols=3, sharex=True, sharey=True)
-    colours = dict(zip(OPS, ("0.55", "tab:red", "tab:blue", "tab:green", "tab:orange")))
-    styles = dict(zip(METHODS, ("-", "--", ":")))
-    for method, runs in alpha.groupby("method", sort=False):
-        first = runs[runs.seed == runs.seed.min()]
-        for e, (ax, edge) in enumerate(zip(axes.flat, [f"{s}->{d}" for s, d in EDGES])):
-            for k, op in enumerate(OPS):
-                g = first[(first.edge == edge) & (first.op == op)]
-                x, y = g.epoch.tolist(), g.weight.tolist()
-                if initial and method in initial:
-                    x, y = [0] + x, [initial[method][e][k]] + y
-                ax.plot(x, y, marker="o", ms=2, lw=1, color=colours[op], ls=styles.get(method, "-."),
-                        label=f"{method} {op}" if e == 0 else None)
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, (s, d) in zip(axes.flat, EDGES):  # y autoscaled: early in a search alpha moves by 1e-3
-        ax.set_title(f"edge {s}->{d}", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.flat[0].legend(fontsize=5, ncol=1)
-    fig.supxlabel("epoch", fontsize=8)
-    fig.supylabel("softmax(alpha), first run", fontsize=8)
-    return save_figure(fig, out, name)
-
-
-def write_differentiable(results: list[DifferentiableResult], bench, out: Path, context: str) -> pd.DataFrame:
-    """``out/runs.{csv,md}``, ``out/summary.{csv,md}`` (beside NB201's published row), ``out/alpha.csv``
-    and the alpha plot. Returns the summary."""
-    from ..report.search import write_search_report
-    from ..report.tables import write_table
-
-    runs = runs_frame(results, bench)
-    summary = write_search_report(runs, out, None, context, options=results[0].config)
-    alpha = alpha_frame(results)
-    write_table(alpha, out, "alpha", "softmax(alpha) per epoch, edge and op", context)
-    plot_alpha(alpha, out, initial={r.method: r.alpha_init for r in sorted(results, key=lambda r: -r.seed)
-                                    if r.alpha_init})
-    return summary
-
-
-# -- command line ----------------------------------------------------------------------------------
-def add_parser(subparsers, name: str = "supernet"):
-    """Add ``nas-harness supernet`` (or ``name``) to an argparse sub-parser set; returns the parser."""
-    p = subparsers.add_parser(name, help="differentiable search on NB201 under a BPE budget: DARTS-V1/V2, GDAS")
-    p.add_argument("--method", default="darts-v1,darts-v2,gdas",
-                   help="darts-v1, darts-v2 or gdas; several comma-separated write one subfolder each plus "
-                        "combined.{csv,md}")
-    p.add_argument("--bpe", default=DEFAULT_BPE,
-                   help="the BPE the supernet trains under (epochs, batch, lr, cells per stage, channels, image size, "
-                        "precision, cutout, fraction of the train half, validation images for alpha)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (runs use seed..seed+runs-1)")
-    p.add_argument("--runs", type=int, default=1, help="independent runs per method")
-    p.add_argument("--out", required=True, help="output folder: runs, summary, alpha (csv, md) and alpha.png")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--arch-data", choices=ARCH_DATA, default="valid",
-                   help="alpha's batches: the cifar10-valid valid half (valid, NB201's search split) or the other "
-                        "half of the train half (train-split)")
-    p.add_argument("--arch-lr", type=float, default=3e-4, help="Adam lr for alpha (DARTS/NB201: 3e-4)")
-    p.add_argument("--arch-wd", type=float, default=1e-3, help="Adam weight decay for alpha (DARTS/NB201: 1e-3)")
-    p.add_argument("--tau-max", type=float, default=10.0, help="GDAS: temperature at the first epoch")
-    p.add_argument("--tau-min", type=float, default=0.1, help="GDAS: temperature at the last epoch")
-    p.add_argument("--lr-min", type=float, default=0.0, help="end of the weights' cosine schedule (NB201: 0.001)")
-    p.add_argument("--grad-clip", type=float, default=5.0, help="weight gradient norm clip")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice; per worker with "
-                   "--executor processes)")
-    from ..cli import _add_executor_options
-
-    _add_executor_options(p, threads=False)
-    p.set_defaults(func=cmd)
-    return p
-
-
-def _context(method: str, results: list[DifferentiableResult], args) -> str:
-    first = results[0]
-    data = ("weights on the cifar10-valid train half, alpha on the valid half (NB201's search split)"
-            if first.arch_data == "valid" else "the train half split 50/50: weights on one half, alpha on the other")
-    extra = f", tau {args.tau_max:g} -> {args.tau_min:g}" if method == "gdas" else ""
-    return (f"{len(results)} run(s) of {method} on the NB201 supernet under {first.config} (seeds "
-            f"{min(r.seed for r in results)}..{max(r.seed for r in results)}), {first.hardware}; {data}; "
-            f"alpha: Adam lr {args.arch_lr:g}, betas (0.5, 0.999), wd {args.arch_wd:g}{extra}; weights: SGD "
-            f"momentum, cosine to {args.lr_min:g}, clip {args.grad_clip:g}. Derived cell = argmax alpha per edge "
-            "(none included), looked up in the benchmark (200-epoch seed means). wall_s = search_cost_s = this "
-            "machine's search time; NB201's published time is GPU seconds of the full-size supernet (C=16, N=5, "
-            "50 epochs on 32 px images), so only the accuracies are comparable.")
-
-
-def cmd(args) -> int:
-    """Run ``args.runs`` searches per method and write the tables and the plot under ``args.out``."""
-    from ..benchmarks.nb201 import NB201
-    from ..report.search import combined_table
-    from ..report.tables import out_folder, to_markdown, write_table
-
-    methods = [m.strip() for m in str(args.method).split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise HarnessError(f"--method {args.method!r}: {', '.join(unknown) or 'empty'} is not a differentiable method",
-                           f"use one or more of {', '.join(METHODS)}, comma-separated")
-    if len(set(methods)) != len(methods):
-        raise HarnessError(f"--method {args.method!r} names a method twice", "name each method once")
-    if args.runs < 1:
-        raise HarnessError(f"--runs {args.runs} is not positive", "ask for at least one run")
-    if args.threads is not None and args.threads < 1:
-        raise HarnessError(f"--threads {args.threads} is not positive", "use 1 or more, or leave it out")
-    device = resolve_device(args.device)  # an unknown device, or cuda without CUDA: one line, before training
-    from ..cli import _executor, _executor_config
-
-    _executor_config(args)
-    options = {"arch_lr": args.arch_lr, "arch_wd": args.arch_wd, "tau_max": args.tau_max, "tau_min": args.tau_min,
-               "lr_min": args.lr_min, "grad_clip": args.grad_clip, "arch_data": args.arch_data}
-    for method in methods:
-        _check(method, **options)
-    config = BPEConfig.parse(args.bpe)
-    out = out_folder(args.out)  # created and probe-written before any training: a bad --out costs none
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    store = RunStore()  # a damaged or unwritable run store: one line, before any training
-    bench = NB201.open()
-    summaries = []
-    pairs = tuple(sorted(options.items()))
-    with _executor(args, device) as executor:
-        found = stored_searches([SupernetTask(m, config, args.seed + r, executor.device_name(device), pairs, progress=True)
-                                 for m in methods for r in range(args.runs)], store, executor)
-    for k, method in enumerate(methods):
-        results = found[k * args.runs:(k + 1) * args.runs]
-        read = sum(r.cached for r in results)
-        print(f"{method}: {len(results) - read} run(s) trained, {read} read back from the run store {store.path}")
-        target = out if len(methods) == 1 else out / method
-        summary = write_differentiable(results, bench, target, _context(method, results, args))
-        summaries.append(summary)
-        cols = ["strategy", "metric", "mean", "std", "runs", "wall_s"]
-        print(to_markdown(summary[cols + [c for c in ("published_mean", "delta") if c in summary]], 2))
-    if len(methods) > 1:
-        write_table(combined_table(summaries), out, "combined",
-                    f"Differentiable search on NB201 under {config.label}: ours beside NB201's published rows")
-    return 0

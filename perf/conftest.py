@@ -3,7 +3,7 @@
 A benchmark test calls ``record(group, role, benchmark)`` after running ``benchmark(...)``, with
 role ``"baseline"`` or ``"ours"``. At the end of the session each group's ratio (baseline median
 over ours median: > 1 means ours is faster) is printed and written to
-``results/benchmarks/<group>.json`` with the medians and any extra figures.
+``results/perf/<group>.json`` with the medians and any extra figures.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def record_times(group: str, role: str, seconds: list[float], **extra) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _RESULTS:
         return
-    out = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
+    out = Path(__file__).resolve().parents[1] / "results" / "perf"
     out.mkdir(parents=True, exist_ok=True)
     terminalreporter.section("ratios against baselines measured in this run")
     for group, entry in sorted(_RESULTS.items()):
