@@ -1071,12 +1071,12 @@ def cmd_supernet(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Reproduction harness for performance estimation in NAS.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--home", help="store folder (default: $HARNESS_HOME or ~/.cache/nas-harness)")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _add_device(p, prefix: str = "") -> None:
+    """``--device``: checked by :func:`_device` (default: cuda when present, else cpu)."""
+    p.add_argument("--device", help=f"{prefix}cpu or cuda (default: cuda when present)")
 
+
+def _parser_data(sub) -> None:
     data = sub.add_parser("data", help="benchmark ground truth").add_subparsers(dest="data_command", required=True,
                                                                                  parser_class=_Parser)
     p = data.add_parser("import", help="import a benchmark source into the store")
@@ -1124,6 +1124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write query.{csv,md} here")
     p.set_defaults(func=cmd_data_query)
 
+
+
+def _parser_model(sub) -> None:
     model = sub.add_parser("model", help="networks").add_subparsers(dest="model_command", required=True,
                                                                      parser_class=_Parser)
     p = model.add_parser("summary", help="params, FLOPs and layers of an NB201 network")
@@ -1134,11 +1137,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write model_summary.{csv,md} and model_layers.txt here")
     p.set_defaults(func=cmd_model_summary)
 
+
+
+def _parser_estimators(sub) -> None:
     p = sub.add_parser("estimators", help="list the registered estimators (training-free, and bpe)")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'syn*'")
     p.add_argument("--out", help="write estimators.{csv,md} here")
     p.set_defaults(func=cmd_estimators)
 
+
+
+def _parser_correlate(sub) -> None:
     p = sub.add_parser("correlate", help="score cells with estimators and correlate with the benchmark")
     p.add_argument("--space", default="nb201")
     p.add_argument("--dataset", required=True, help="cifar10, cifar100 or ImageNet16-120 (images and ground truth)")
@@ -1150,7 +1159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-seed", type=int, default=0)
     p.add_argument("--init-seed", type=int, default=0, help="network init: torch.manual_seed(init_seed + index)")
     p.add_argument("--augment", action="store_true", help="crop + flip the batch (EPE-NAS's protocol)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device(p)
     p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--dedupe", choices=("none", "isomorphic"), default="none",
                    help="isomorphic: score one cell per isomorphism class (its lowest index, with that cell's seeds) "
@@ -1159,6 +1168,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_options(p)
     p.set_defaults(func=cmd_correlate)
 
+
+
+def _parser_runs(sub) -> None:
     runs = sub.add_parser("runs", help="inspect and prune the run store of scores and training runs").add_subparsers(
         dest="runs_command", required=True, parser_class=_Parser)
     for name, text in (("list", "scores per estimator, version, device, torch and dtype; training runs per kind"),
@@ -1187,6 +1199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true", help="replace what is already stored under the same key")
     p.set_defaults(func=cmd_runs, estimator=None, stale=False, kind=None)
 
+
+
+def _parser_search(sub) -> None:
     p = sub.add_parser("search", help="run a search strategy with an estimator, many runs")
     p.add_argument("--strategy", required=True, help="random, rea, reinforce, n_sample, ... (nas-harness strategies)")
     p.add_argument("--estimator", required=True,
@@ -1201,11 +1216,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-seed", type=int, default=0)
     p.add_argument("--init-seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="crop + flip the batch (EPE-NAS's protocol)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device(p)
     p.add_argument("--out", required=True, help="output folder")
     _add_executor_options(p)
     p.set_defaults(func=cmd_search)
 
+
+
+def _parser_n_sample(sub) -> None:
     p = sub.add_parser("n-sample", help="N-sample training-free search for several N under a paper's batch "
                                         "protocol (fresh batches; resumable)")
     p.add_argument("--estimator", required=True, help="training-free name[:variant], e.g. epe_nas or naswot")
@@ -1223,15 +1241,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-seed", type=int, default=0, help="root of the derived batch seeds (default 0)")
     p.add_argument("--init-seed", type=int, default=0, help="root of the derived init seeds (default 0)")
     p.add_argument("--max-runs", type=int, help="at most this many runs of each N")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device(p)
     p.add_argument("--out", required=True, help="output folder")
     _add_executor_options(p)
     p.set_defaults(func=cmd_n_sample)
 
+
+
+def _parser_strategies(sub) -> None:
     p = sub.add_parser("strategies", help="list the registered search strategies")
     p.add_argument("pattern", nargs="?", default="*")
     p.set_defaults(func=cmd_strategies)
 
+
+
+def _parser_agree(sub) -> None:
     agree = sub.add_parser("agree", help="agreement with another implementation's scores").add_subparsers(
         dest="agree_command", required=True, parser_class=_Parser)
     p = agree.add_parser("naslib", help="per-cell rank agreement with NASLib's precomputed NB201 scores")
@@ -1247,7 +1271,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shared: one batch for every cell (default); per-cell: a batch per cell, as NASLib's runner")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                    help="random crop (pad 4) and flip on the batch (NASLib's loader does; default off)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device(p)
     p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--noise-floor", action=argparse.BooleanOptionalAction, default=True,
@@ -1258,6 +1282,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_options(p)
     p.set_defaults(func=cmd_agree_naslib)
 
+
+
+def _parser_bpe(sub) -> None:
     bpe = sub.add_parser("bpe", help="budgeted performance estimation").add_subparsers(
         dest="bpe_command", required=True, parser_class=_Parser)
     p = bpe.add_parser("replay", help="the BPE paper's 32 configurations: correlations recomputed, cost, Pareto front")
@@ -1273,12 +1300,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cells", type=int, help="a seeded sample of this many cells (default: all 100)")
     p.add_argument("--cell-seed", type=int, default=0)
     p.add_argument("--init-seed", type=int, default=0)
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device(p)
     p.add_argument("--file", help="the spreadsheet (default HARNESS_DATA/bpe/Search_Hyperparameters_Results.xlsx)")
     p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     _add_executor_options(p)
     p.set_defaults(func=cmd_bpe_darts)
 
+
+
+def _parser_supernet(sub) -> None:
     from .search.differentiable import ARCH_DATA as SUPERNET_ARCH_DATA, DEFAULT_BPE as SUPERNET_DEFAULT_BPE
 
     p = sub.add_parser("supernet", help="differentiable search on NB201 under a BPE budget: DARTS-V1/V2, GDAS")
@@ -1291,7 +1321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="first seed (runs use seed..seed+runs-1)")
     p.add_argument("--runs", type=int, default=1, help="independent runs per method")
     p.add_argument("--out", required=True, help="output folder: runs, summary, alpha (csv, md) and alpha.png")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device(p)
     p.add_argument("--arch-data", choices=SUPERNET_ARCH_DATA, default="valid",
                    help="alpha's batches: the cifar10-valid valid half (valid, NB201's search split) or the other "
                         "half of the train half (train-split)")
@@ -1308,6 +1338,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def _parser_mip(sub) -> None:
     p = sub.add_parser("mip", help="Minimum Importance Pruning: search the BPE configuration itself")
     p.add_argument("--evaluator", required=True,
                    help="tabular:bpe-paper (measured configurations), tabular:bpe-paper-surrogate, or train:nb201")
@@ -1333,10 +1364,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train:nb201: the BPE configuration the space varies")
     p.add_argument("--cells", type=int, default=10, help="train:nb201: NB201 cells trained per configuration")
     p.add_argument("--cell-seed", type=int, default=0, help="train:nb201: seed of the cell sample")
-    p.add_argument("--device", help="train:nb201: cpu or cuda (default: cuda when present)")
+    _add_device(p, "train:nb201: ")
     _add_executor_options(p)
     p.set_defaults(func=cmd_mip)
 
+
+
+def _parser_compare(sub) -> None:
     p = sub.add_parser("compare", help="score new estimators on the baselines' 1,000-cell sample (cifar10, seed 0, "
                        "batch 64, seed 42) and rewrite results/REPORT.md with them beside every baseline")
     p.add_argument("estimators", help="comma list (name or name:variant), e.g. one from your own package")
@@ -1346,9 +1380,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=int(COMPARE_PROTOCOL["seed"]))
     p.add_argument("--batch-size", type=int, default=int(COMPARE_PROTOCOL["batch_size"]))
     p.add_argument("--batch-seed", type=int, default=int(COMPARE_PROTOCOL["batch_seed"]))
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device(p)
     p.set_defaults(func=cmd_compare)
 
+
+
+def _parser_check(sub) -> None:
     p = sub.add_parser("check", help="regression check: recompute the rank correlation of each row of a reference "
                        "file and exit 1 when one drifts beyond its tolerance (or write such a file)")
     p.add_argument("--reference", help="YAML or CSV reference to check (see harness/regression.py)")
@@ -1364,9 +1401,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-seed", type=int, default=42)
     p.add_argument("--init-seed", type=int, default=0)
     p.add_argument("--tolerance", type=float, default=0.02, help="largest |drift| that passes (default 0.02)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _add_device(p)
     p.set_defaults(func=cmd_check)
 
+
+
+def _parser_report(sub) -> None:
     p = sub.add_parser("report", help="results/REPORT.md: every published number beside ours, with a verdict "
                        "(or, with a subcommand, one table)")
     p.add_argument("--out", dest="report_root", default="results",
@@ -1386,18 +1426,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for search_table.{csv,md}")
     p.add_argument("--note", default="", help="a sentence put first in the table's caption (e.g. its protocol)")
     p.set_defaults(func=cmd_report_search)
-    p = sub.add_parser("selftest", help="the device checks in one short call: every estimator on the GPU against the "
-                       "CPU, waits for the GPU, real training, a supernet epoch, speed, out of memory (exit 1 when "
-                       "one fails)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--only", help="comma list of checks: environment, estimators, host syncs, training, supernet, "
-                                  "speed, out of memory")
-    p.add_argument("--out", help="folder for selftest.md/.csv/.json")
-    p.set_defaults(func=cmd_selftest)
     p = report.add_parser("readme", help="rewrite the README's generated tables from results/")
     p.add_argument("--readme", default="README.md", help="the README (default README.md)")
     p.add_argument("--results", default="results", help="the results folder (default results)")
     p.set_defaults(func=cmd_report_readme)
+
+
+
+def _parser_selftest(sub) -> None:
+    p = sub.add_parser("selftest", help="the device checks in one short call: every estimator on the GPU against the "
+                       "CPU, waits for the GPU, real training, a supernet epoch, speed, out of memory (exit 1 when "
+                       "one fails)")
+    _add_device(p)
+    p.add_argument("--only", help="comma list of checks: environment, estimators, host syncs, training, supernet, "
+                                  "speed, out of memory")
+    p.add_argument("--out", help="folder for selftest.md/.csv/.json")
+    p.set_defaults(func=cmd_selftest)
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Reproduction harness for performance estimation in NAS.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--home", help="store folder (default: $HARNESS_HOME or ~/.cache/nas-harness)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_parser_data, _parser_model, _parser_estimators, _parser_correlate, _parser_runs, _parser_search,
+                _parser_n_sample, _parser_strategies, _parser_agree, _parser_bpe, _parser_supernet, _parser_mip,
+                _parser_compare, _parser_check, _parser_report, _parser_selftest):
+        add(sub)
     return parser
 
 
