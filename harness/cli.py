@@ -297,6 +297,10 @@ def cmd_model_summary(args) -> int:
 
     from .report.tables import writing
 
+    if args.space == "nb101":
+        return _summary_nb101(args)
+    if not args.arch:
+        raise HarnessError("model summary needs --arch for nb201", "e.g. --arch '|nor_conv_3x3~0|+|...|'")
     out = _out_dir(args.out)
     info = summary(args.arch, dataset=args.dataset, C=args.C, N=args.N)
     text = info.pop("layers", "")
@@ -308,6 +312,23 @@ def cmd_model_summary(args) -> int:
         write_table(pd.DataFrame([{k: v for k, v in info.items()}]), out, "model_summary", "NB201 network")
         with writing(out / "model_layers.txt") as path:
             path.write_text(text + "\n")
+    return 0
+
+
+def _summary_nb101(args) -> int:
+    from .models.nb101 import count_parameters
+    from .spaces.nb101 import NB101Spec
+
+    if not args.spec:
+        raise HarnessError("model summary --space nb101 needs --spec", """e.g. --spec '{"matrix": [[0,1],[0,0]], "ops": ["input", "output"]}'""")
+    spec = NB101Spec.from_json(args.spec)  # an invalid spec: one line
+    pruned = spec.pruned()
+    print(f"hash: {spec.hash()}")
+    print(f"vertices: {pruned.num_vertices} (of {spec.num_vertices} given), edges: {pruned.num_edges}")
+    print(f"trainable_parameters: {count_parameters(np.asarray(pruned.matrix), pruned.ops)}")
+    print(f"ops: {', '.join(pruned.ops)}")
+    print("matrix (pruned):\n" + "\n".join("  " + " ".join(map(str, row)) for row in pruned.matrix))
+    print(f"spec (pruned): {pruned.to_json()}")
     return 0
 
 
@@ -1139,8 +1160,11 @@ def _parser_data(sub) -> None:
 def _parser_model(sub) -> None:
     model = sub.add_parser("model", help="networks").add_subparsers(dest="model_command", required=True,
                                                                      parser_class=_Parser)
-    p = model.add_parser("summary", help="params, FLOPs and layers of an NB201 network")
-    p.add_argument("--arch", required=True)
+    p = model.add_parser("summary", help="params, FLOPs and layers of an NB201 network, or an NB101 cell's pruned "
+                         "spec, official hash and parameter count")
+    p.add_argument("--space", choices=["nb201", "nb101"], default="nb201")
+    p.add_argument("--arch", help="nb201: the arch string")
+    p.add_argument("--spec", help='nb101: JSON {"matrix": [[...]], "ops": ["input", ..., "output"]}')
     p.add_argument("--dataset", default="cifar10", help="sets the class count and input size (default cifar10)")
     p.add_argument("--C", type=int, default=16, help="initial channels (default 16)")
     p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")

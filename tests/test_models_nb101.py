@@ -68,3 +68,19 @@ def test_the_network_runs_forward_and_backward_on_images():
     direct = np.zeros((2, 2), int)
     direct[0, 1] = 1
     assert NB101Network(direct, ["input", "output"])(x).shape == (2, 10)  # a 2-vertex cell: the projection only
+
+
+def test_model_summary_prints_the_pruned_spec_its_hash_and_parameters(capsys):
+    import json
+
+    from harness.cli import main
+
+    spec = {"matrix": [list(r) for r in INCEPTION.matrix], "ops": list(INCEPTION.ops)}
+    assert main(["model", "summary", "--space", "nb101", "--spec", json.dumps(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "hash: 28cfc7874f6d200472e1a9dcd8650aa0" in out and "trainable_parameters: 2694282" in out
+    bad = json.dumps({"matrix": [[0, 1], [1, 0]], "ops": ["input", "output"]})
+    assert main(["model", "summary", "--space", "nb101", "--spec", bad]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not strictly upper-triangular" in err and "\n" not in err
+    assert main(["model", "summary", "--space", "nb101"]) == 2
