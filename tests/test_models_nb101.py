@@ -84,3 +84,22 @@ def test_model_summary_prints_the_pruned_spec_its_hash_and_parameters(capsys):
     err = capsys.readouterr().err.strip()
     assert "not strictly upper-triangular" in err and "\n" not in err
     assert main(["model", "summary", "--space", "nb101"]) == 2
+
+
+def test_every_training_free_estimator_scores_an_nb101_network_through_the_registry():
+    """No estimator knows the space: the NB101 network is scored as any module (score_module)."""
+    from harness.estimators import ESTIMATORS, Batch, score_module
+
+    g = torch.Generator().manual_seed(0)
+    batch = Batch.from_tensors(torch.randn(4, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 3]), num_classes=10)
+    matrix = np.zeros((4, 4), int)
+    matrix[0, 1] = matrix[1, 2] = matrix[0, 2] = matrix[2, 3] = matrix[1, 3] = 1
+    ops = ["input", "conv3x3-bn-relu", "maxpool3x3", "output"]
+    names = [n for n in ESTIMATORS.list() if n != "bpe" and ESTIMATORS.origin(n) == "nas-harness"]
+    failed = {}
+    for name in names:
+        torch.manual_seed(0)
+        result = score_module(name, NB101Network(matrix, ops, stem_channels=16), batch)
+        if not result.ok:
+            failed[name] = result.error
+    assert not failed, failed
