@@ -311,10 +311,10 @@ def test_out_of_memory_while_the_network_is_built_is_transient_too(batch, tmp_pa
     from harness.estimators.base import TransientScoreError
     from harness.estimators.run import CellScorer
 
-    def full(arch, dataset):
+    def full(space, arch, dataset):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 MiB")
 
-    monkeypatch.setattr(run, "build_network", full)
+    monkeypatch.setattr(run, "network_for", full)
     store = RunStore(tmp_path / "runs.sqlite")
     scorer = CellScorer(lambda i: BEST, "cifar10", EstimatorSpec.parse("synflow"), batch=batch, images="test",
                         batch_size=16, batch_seed=1, store=store, device=torch.device("cpu"))

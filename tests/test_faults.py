@@ -120,7 +120,7 @@ def test_a_truncated_image_file_in_the_data_folder_stops_correlate_before_scorin
     good = (data_folder() / "images" / "cifar10_train.npz").read_bytes()
     (data / "images" / "cifar10_train.npz").write_bytes(good[: len(good) // 3])
     monkeypatch.setenv("HARNESS_DATA", str(data))  # no nb201/ here: the NB201 store keeps its sources
-    monkeypatch.setattr(run, "build_network", never("scoring"))
+    monkeypatch.setattr(run, "network_for", never("scoring"))
     line = refused(capsys, "correlate", "--dataset", "cifar10", "--archs", "3", "--estimators", "params",
                    "--device", "cpu", "--out", tmp_path / "o")
     has(line, "cifar10_train.npz is not a readable image .npz", "np.savez")
@@ -569,7 +569,7 @@ def test_a_full_disk_after_scoring_names_the_file_and_keeps_the_scores(tmp_path,
     assert (out / "scores.csv").read_text() == "an earlier run's table\n"  # the earlier table, not a partial one
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
     monkeypatch.undo()
-    monkeypatch.setattr(run, "build_network", never("scoring"))  # the rerun reads every score from the run store
+    monkeypatch.setattr(run, "network_for", never("scoring"))  # the rerun reads every score from the run store
     assert main(_correlate(tmp_path, out)) == 0
     assert len(pd.read_csv(out / "scores.csv")) == 3
 

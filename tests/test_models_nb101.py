@@ -103,3 +103,33 @@ def test_every_training_free_estimator_scores_an_nb101_network_through_the_regis
         if not result.ok:
             failed[name] = result.error
     assert not failed, failed
+
+
+def test_cells_of_the_nb101_store_are_scored_through_the_run_store(tmp_path, monkeypatch):
+    """The scorers' seam (harness.models.network_for): NB101 cells, as the spec JSON, scored by
+    score_cells with the run store's key naming the space; a second call reads them back."""
+    from harness.benchmarks.nb101 import NB101
+    from harness.estimators.run import EstimatorSpec, score_cells
+    from harness.models import network_for
+    from harness.runstore import RunStore
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    bench = NB101.import_tfrecord(require_data("nb101/nasbench_only108_sample30.tfrecord"))
+
+    def arch_of(index: int) -> str:
+        matrix, ops = bench.spec(index)
+        return NB101Spec.from_arrays(matrix, ops).to_json()
+
+    assert count_parameters(*bench.spec(0)) == bench.query(0, split="train", epochs=108, metric="params")
+    torch.manual_seed(0)
+    assert sum(p.numel() for p in network_for("nb101", arch_of(0)).parameters()) == count_parameters(*bench.spec(0))
+    store = RunStore(tmp_path / "runs.sqlite")
+    specs = [EstimatorSpec.parse("params"), EstimatorSpec.parse("synflow")]
+    first = score_cells(arch_of, [0, 1], "cifar10", specs, batch_size=4, batch_seed=0, store=store, space="nb101",
+                        device=torch.device("cpu"))
+    assert (first.error == "").all() and not first.cached.any()
+    again = score_cells(arch_of, [0, 1], "cifar10", specs, batch_size=4, batch_seed=0, store=store, space="nb101",
+                        device=torch.device("cpu"))
+    assert again.cached.all() and (again.score.to_numpy() == first.score.to_numpy()).all()
+    with pytest.raises(HarnessError, match="NB101 has no cifar100 runs"):
+        network_for("nb101", arch_of(0), "cifar100")

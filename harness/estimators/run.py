@@ -22,7 +22,7 @@ from ..data import load_images, sample_batch, to_tensor_batch
 from ..devices import default_device  # noqa: F401 - re-exported: callers import it from here
 from ..errors import HarnessError
 from ..executors import Executor, LocalExecutor
-from ..models.nb201 import build_network
+from ..models import network_for
 from ..paths import portable_path
 from ..runstore import RunStore, ScoreKey
 from ..seeds import BATCH, derive
@@ -113,7 +113,7 @@ class CellScorer:
         if cached is not None:
             return float(cached[0]), float(cached[1]), cached[2] or "", True
         result = score_network(self.arch_of(int(index)), self.dataset, self.spec, self.batch,
-                               self.init_seed + int(index), self.device)
+                               self.init_seed + int(index), self.device, self.space)
         self.store.put(key, result.score, result.seconds, result.error)
         return float(result.score), float(result.seconds), result.error or "", False
 
@@ -122,17 +122,18 @@ class CellScorer:
         ``device``: its name as the worker sees it (default: this scorer's device)."""
         return ScoreTask(self.arch_of(int(index)), int(index), self.dataset, self.spec.name, self.spec.variant,
                          self.batch_size, self.batch_seed if batch_seed is None else batch_seed, self.init_seed,
-                         self.augment, device or str(self.device), None if source is None else str(source))
+                         self.augment, device or str(self.device), None if source is None else str(source),
+                         self.space)
 
 
 def score_network(arch: str, dataset: str, spec: EstimatorSpec, batch: Batch, seed: int,
-                  device: torch.device) -> ScoreResult:
-    """The network of ``arch`` initialised after ``torch.manual_seed(seed)``, scored on ``batch``.
-    Out of memory while the network is built or moved raises :class:`TransientScoreError` too
-    (never cached), as it does inside the estimator."""
+                  device: torch.device, space: str = "nb201") -> ScoreResult:
+    """The network of ``arch`` in ``space`` (:func:`harness.models.network_for`) initialised after
+    ``torch.manual_seed(seed)``, scored on ``batch``. Out of memory while the network is built or
+    moved raises :class:`TransientScoreError` too (never cached), as it does inside the estimator."""
     torch.manual_seed(seed)
     try:
-        net = build_network(arch, dataset).to(device)
+        net = network_for(space, arch, dataset).to(device)
     except TRANSIENT_FAILURES as err:
         raise TransientScoreError(f"building the network of {arch} on {device} ran out of memory "
                                   f"({type(err).__name__})", "nothing was cached: free memory, then rerun "
@@ -158,6 +159,7 @@ class ScoreTask:
     augment: bool
     device: str
     source: str | None = None
+    space: str = "nb201"
 
     def __repr__(self) -> str:  # how a task is named in a log line or an error
         label = f"{self.estimator}:{self.variant}" if self.variant else self.estimator
@@ -186,7 +188,7 @@ def compute_score(task: ScoreTask) -> tuple[float, float, str]:
     source = task.source or _worker_images(task.dataset, None).source  # the resolved file keys the batch cache
     batch = _worker_batch(task.dataset, task.batch_size, task.batch_seed, task.augment, task.device, str(source))
     result = score_network(task.arch, task.dataset, EstimatorSpec(task.estimator, task.variant), batch,
-                           task.init_seed + task.index, torch.device(task.device))
+                           task.init_seed + task.index, torch.device(task.device), task.space)
     return float(result.score), float(result.seconds), result.error or ""
 
 
