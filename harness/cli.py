@@ -256,8 +256,14 @@ def cmd_data_query(args) -> int:
     from .report.tables import write_table
     from .spaces.nb201 import NB201Space
 
+    if args.benchmark == "nb101":
+        return _query_nb101(args)
     if args.benchmark != "nb201":
-        raise HarnessError(f"no benchmark {args.benchmark!r}", "use nb201")
+        raise HarnessError(f"no benchmark {args.benchmark!r}", "use nb201 or nb101")
+    if not (args.arch or args.index):
+        raise HarnessError("nb201 queries take --arch or --index", "--spec and --hash are for nb101")
+    if not args.dataset:
+        raise HarnessError("nb201 queries need --dataset", "cifar10-valid, cifar10, cifar100 or ImageNet16-120")
     out = _out_dir(args.out)
     bench = _open_nb201(args)
     if args.arch:
@@ -285,6 +291,42 @@ def cmd_data_query(args) -> int:
     if out is not None:
         flat = [{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in records]
         write_table(pd.DataFrame(flat), out, "query", "NB201 query")
+    return 0
+
+
+def _query_nb101(args) -> int:
+    from .benchmarks.nb101 import NB101
+    from .spaces.nb101 import NB101Spec
+
+    if not (args.spec or args.hash):
+        raise HarnessError("nb101 queries take --spec JSON or --hash H", "--arch and --index are for nb201")
+    if args.dataset not in (None, "cifar10"):
+        raise HarnessError(f"NB101 has no {args.dataset} runs", "leave --dataset out (cifar10)")
+    repeat = args.repeat if args.repeat in ("mean", "all") else None
+    if repeat is None:
+        if args.repeat not in ("0", "1", "2"):
+            raise HarnessError(f"--repeat {args.repeat!r} is not mean, all, 0, 1 or 2", "e.g. --repeat mean")
+        repeat = int(args.repeat)
+    static = args.metric == "params"
+    if not static and (args.split is None or args.epochs is None):
+        raise HarnessError(f"an NB101 {args.metric} needs --split (train, valid, test) and --epochs (4, 12, 36, 108)",
+                           "e.g. --split test --epochs 108")
+    hashes = [NB101Spec.from_json(args.spec).hash()] if args.spec else list(args.hash)
+    bench = NB101.open()
+    records = []
+    for module_hash in hashes:
+        i = bench.index(module_hash)
+        value = bench.query(i, split=args.split, epochs=args.epochs, repeat=repeat, metric=args.metric,
+                            halfway=args.halfway)
+        record = {"benchmark": "nb101", "hash": module_hash, "metric": args.metric}
+        if not static:
+            record.update({"split": args.split, "epochs": args.epochs, "halfway": args.halfway, "repeat": args.repeat})
+        if repeat == "all" and not static:
+            record["values"] = [_json_value(v) for v in np.asarray(value)]
+        else:
+            record["value"] = _json_value(float(value))
+        records.append(record)
+    print(json.dumps(records[0] if len(records) == 1 else records, indent=1))
     return 0
 
 
@@ -1142,14 +1184,19 @@ def _parser_data(sub) -> None:
     p.set_defaults(func=cmd_data_fetch)
 
     p = data.add_parser("query", help="look up values (prints JSON)")
-    p.add_argument("benchmark", choices=["nb201"])
+    p.add_argument("benchmark", choices=["nb201", "nb101"])
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--arch", nargs="+", help="arch string(s) |op~0|+|op~0|op~1|+|op~0|op~1|op~2|")
-    which.add_argument("--index", nargs="+", type=int, help="NB201 index(es), 0..15624")
-    p.add_argument("--dataset", required=True, help="cifar10-valid, cifar10, cifar100, ImageNet16-120")
-    p.add_argument("--split", help="train, x-valid, x-test, ori-test (not for params/flops/latency)")
-    p.add_argument("--epochs", type=int, help="the run: 12 or 200 (not for params/flops/latency)")
+    which.add_argument("--arch", nargs="+", help="nb201: arch string(s) |op~0|+|op~0|op~1|+|op~0|op~1|op~2|")
+    which.add_argument("--index", nargs="+", type=int, help="nb201: index(es), 0..15624")
+    which.add_argument("--spec", help='nb101: a cell as JSON {"matrix": [[...]], "ops": [...]} (any isomorph)')
+    which.add_argument("--hash", nargs="+", help="nb101: official module hash(es)")
+    p.add_argument("--dataset", help="nb201: cifar10-valid, cifar10, cifar100, ImageNet16-120 (nb101: cifar10)")
+    p.add_argument("--split", help="nb201: train, x-valid, x-test, ori-test; nb101: train, valid, test "
+                                   "(not for params/flops/latency)")
+    p.add_argument("--epochs", type=int, help="the run: nb201 12 or 200; nb101 4, 12, 36 or 108 (not for params)")
     p.add_argument("--seed", default="mean", help="mean (default: mean over seeds), all, or a seed (777, ...)")
+    p.add_argument("--repeat", default="mean", help="nb101: mean (default), all, or 0, 1, 2")
+    p.add_argument("--halfway", action="store_true", help="nb101: at half of the run's epochs")
     p.add_argument("--metric", default="acc", help="acc (%%), loss, time (s), params (MB), flops (MFLOPs), latency (s)")
     p.add_argument("--epoch", type=int, help="value after this epoch (1-based) of the run; needs per-epoch data")
     p.add_argument("--out", help="also write query.{csv,md} here")

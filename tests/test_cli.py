@@ -62,7 +62,7 @@ def test_query_static_metric(capsys, nb201):
      "no 50-epoch run"),
     (["data", "query", "nb201", "--index", "0", "--dataset", "cifar10", "--split", "ori-test", "--epochs", "200",
       "--seed", "42"], "no seed 42"),
-    (["data", "query", "nb201", "--dataset", "cifar10"], "one of the arguments --arch --index is required"),
+    (["data", "query", "nb201", "--dataset", "cifar10"], "one of the arguments --arch --index --spec --hash is required"),
     (["data", "import", "nb201", "--from", "/nonexistent/file.pth"], "does not exist"),
     (["data", "frobnicate"], "invalid choice"),
     (["model", "summary", "--arch", "|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|"], "bogus"),

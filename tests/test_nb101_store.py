@@ -88,3 +88,32 @@ def test_data_import_nb101_from_the_official_format_and_its_one_line_errors(tmp_
     err = one_line(capsys.readouterr().err.strip())
     assert "the record at byte " in err and "fail their CRC32C" in err
     assert len(NB101.open()) == 30  # what was imported before is kept
+
+
+def test_data_query_nb101_by_hash_or_by_any_isomorph_of_the_spec(tmp_path, monkeypatch, capsys):
+    import json
+
+    from harness.cli import main
+    from harness.spaces.nb101 import NB101Spec
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    bench = NB101.import_tfrecord(require_data(SAMPLE))
+    module_hash = bench.hashes[3]
+    matrix, ops = bench.spec(3)
+    assert main(["data", "query", "nb101", "--hash", module_hash, "--split", "valid", "--epochs", "108",
+                 "--repeat", "all"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["values"] == bench.query(3, split="valid", epochs=108, repeat="all").tolist()
+    # the same cell given as its spec (stored canonical form) finds the same row by its hash
+    spec = NB101Spec.from_arrays(matrix, ops).to_json()
+    assert main(["data", "query", "nb101", "--spec", spec, "--split", "test", "--epochs", "108", "--halfway"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["hash"] == module_hash and record["value"] == pytest.approx(
+        float(bench.query(3, split="test", epochs=108, halfway=True)))
+    for argv, words in ((["--hash", module_hash, "--split", "test"], "needs --split"),
+                        (["--hash", module_hash, "--split", "test", "--epochs", "108", "--repeat", "7"], "--repeat '7'"),
+                        (["--hash", "0" * 32, "--split", "test", "--epochs", "108"], "no NB101 cell with hash"),
+                        (["--index", "3"], "--arch and --index are for nb201")):
+        assert main(["data", "query", "nb101", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err, err
