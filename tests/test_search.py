@@ -171,9 +171,10 @@ def test_n_sample_training_free_shares_the_cache(tmp_path, nb201, capsys):
     assert "scores computed in this call" in first
     again = pd.read_csv(tmp_path / "runs.csv")
     # same seeds, same cached scores: same choices and the same scoring seconds; the wall clock adds the
-    # strategy's own microseconds, which differ between calls
+    # strategy's own time between evaluations, which differs between calls (microseconds, a few ms when
+    # the machine is busy: an absolute allowance, so a busy machine does not fail the test)
     pd.testing.assert_frame_equal(runs.drop(columns="wall_s"), again.drop(columns="wall_s"))
-    np.testing.assert_allclose(runs.wall_s, again.wall_s, rtol=1e-2)
+    np.testing.assert_allclose(runs.wall_s, again.wall_s, rtol=1e-2, atol=0.05)
 
 
 @pytest.mark.parametrize("argv, message", [
