@@ -901,27 +901,14 @@ def cmd_report_nb201(args) -> int:
     return 0
 
 
-#: the protocol of results/correlate-cifar10 (every training-free baseline): what compare reruns
-COMPARE_PROTOCOL = {"dataset": "cifar10", "archs": "1000", "seed": "0", "batch_size": "64", "batch_seed": "42"}
-
-
 def cmd_compare(args) -> int:
-    from .report.tables import write_manifest
-
     specs = _estimator_specs(args.estimators)
     root = Path(args.results)
-    name = "-".join(s.label.replace(":", "-") for s in specs)
-    out = root / f"correlate-{args.dataset}-{name}"
+    out = root / f"correlate-{args.dataset}-{'-'.join(s.label.replace(':', '-') for s in specs)}"
     argv = ["correlate", "--dataset", args.dataset, "--estimators", args.estimators, "--archs", str(args.archs),
             "--seed", str(args.seed), "--batch-size", str(args.batch_size), "--batch-seed", str(args.batch_seed),
             "--out", str(out)] + (["--device", args.device] if args.device else [])
-    inner = build_parser().parse_args(argv)
-    rc = inner.func(inner)
-    if rc:
-        return rc
-    write_manifest(out, f"{PROG} " + " ".join(argv), {k: v for k, v in vars(inner).items() if k != "func"})
-    report = build_parser().parse_args(["report", "--out", str(root)])
-    return report.func(report)
+    return main(argv) or main(["report", "--out", str(root)])  # each as typed: correlate leaves its manifest
 
 
 def cmd_check(args) -> int:
@@ -938,7 +925,7 @@ def cmd_check(args) -> int:
         target = Path(args.write_reference)
         if target.suffix.lower() not in (".yaml", ".yml", ".csv"):
             raise HarnessError(f"--write-reference {target}: unknown format", "use .yaml, .yml or .csv")
-        _out_dir(target.parent if str(target.parent) else ".")
+        _out_dir(target.parent)
         specs = _estimator_specs(args.estimators)
         rows = []
         for i, spec in enumerate(specs):
@@ -1203,7 +1190,6 @@ def _parser_data(sub) -> None:
     p.set_defaults(func=cmd_data_query)
 
 
-
 def _parser_model(sub) -> None:
     model = sub.add_parser("model", help="networks").add_subparsers(dest="model_command", required=True,
                                                                      parser_class=_Parser)
@@ -1219,13 +1205,11 @@ def _parser_model(sub) -> None:
     p.set_defaults(func=cmd_model_summary)
 
 
-
 def _parser_estimators(sub) -> None:
     p = sub.add_parser("estimators", help="list the registered estimators (training-free, and bpe)")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'syn*'")
     p.add_argument("--out", help="write estimators.{csv,md} here")
     p.set_defaults(func=cmd_estimators)
-
 
 
 def _parser_correlate(sub) -> None:
@@ -1248,7 +1232,6 @@ def _parser_correlate(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     _add_executor_options(p)
     p.set_defaults(func=cmd_correlate)
-
 
 
 def _parser_runs(sub) -> None:
@@ -1281,7 +1264,6 @@ def _parser_runs(sub) -> None:
     p.set_defaults(func=cmd_runs, estimator=None, stale=False, kind=None)
 
 
-
 def _parser_search(sub) -> None:
     p = sub.add_parser("search", help="run a search strategy with an estimator, many runs")
     p.add_argument("--strategy", required=True, help="random, rea, reinforce, n_sample, ... (nas-harness strategies)")
@@ -1301,7 +1283,6 @@ def _parser_search(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     _add_executor_options(p)
     p.set_defaults(func=cmd_search)
-
 
 
 def _parser_n_sample(sub) -> None:
@@ -1328,12 +1309,10 @@ def _parser_n_sample(sub) -> None:
     p.set_defaults(func=cmd_n_sample)
 
 
-
 def _parser_strategies(sub) -> None:
     p = sub.add_parser("strategies", help="list the registered search strategies")
     p.add_argument("pattern", nargs="?", default="*")
     p.set_defaults(func=cmd_strategies)
-
 
 
 def _parser_agree(sub) -> None:
@@ -1364,7 +1343,6 @@ def _parser_agree(sub) -> None:
     p.set_defaults(func=cmd_agree_naslib)
 
 
-
 def _parser_bpe(sub) -> None:
     bpe = sub.add_parser("bpe", help="budgeted performance estimation").add_subparsers(
         dest="bpe_command", required=True, parser_class=_Parser)
@@ -1386,7 +1364,6 @@ def _parser_bpe(sub) -> None:
     p.add_argument("--n-boot", type=N_BOOT, default=1000, help="bootstrap resamples for the CIs (0: none)")
     _add_executor_options(p)
     p.set_defaults(func=cmd_bpe_darts)
-
 
 
 def _parser_supernet(sub) -> None:
@@ -1416,7 +1393,6 @@ def _parser_supernet(sub) -> None:
                    "--executor processes)")
     _add_executor_options(p, threads=False)
     p.set_defaults(func=cmd_supernet)
-
 
 
 def _parser_mip(sub) -> None:
@@ -1450,20 +1426,20 @@ def _parser_mip(sub) -> None:
     p.set_defaults(func=cmd_mip)
 
 
-
 def _parser_compare(sub) -> None:
     p = sub.add_parser("compare", help="score new estimators on the baselines' 1,000-cell sample (cifar10, seed 0, "
                        "batch 64, seed 42) and rewrite results/REPORT.md with them beside every baseline")
     p.add_argument("estimators", help="comma list (name or name:variant), e.g. one from your own package")
     p.add_argument("--results", default="results", help="the results folder (default results)")
-    p.add_argument("--dataset", default=COMPARE_PROTOCOL["dataset"])
-    p.add_argument("--archs", type=int, default=int(COMPARE_PROTOCOL["archs"]), help="cells (default 1000: the baselines' sample)")
-    p.add_argument("--seed", type=int, default=int(COMPARE_PROTOCOL["seed"]))
-    p.add_argument("--batch-size", type=int, default=int(COMPARE_PROTOCOL["batch_size"]))
-    p.add_argument("--batch-seed", type=int, default=int(COMPARE_PROTOCOL["batch_seed"]))
+    from .config import BASELINE_SAMPLE as sample
+
+    p.add_argument("--dataset", default=sample["dataset"])
+    p.add_argument("--archs", type=int, default=sample["archs"], help="cells (default 1000: the baselines' sample)")
+    p.add_argument("--seed", type=int, default=sample["seed"])
+    p.add_argument("--batch-size", type=int, default=sample["batch_size"])
+    p.add_argument("--batch-seed", type=int, default=sample["batch_seed"])
     _add_device(p)
     p.set_defaults(func=cmd_compare)
-
 
 
 def _parser_check(sub) -> None:
@@ -1484,7 +1460,6 @@ def _parser_check(sub) -> None:
     p.add_argument("--tolerance", type=float, default=0.02, help="largest |drift| that passes (default 0.02)")
     _add_device(p)
     p.set_defaults(func=cmd_check)
-
 
 
 def _parser_report(sub) -> None:
@@ -1511,7 +1486,6 @@ def _parser_report(sub) -> None:
     p.add_argument("--readme", default="README.md", help="the README (default README.md)")
     p.add_argument("--results", default="results", help="the results folder (default results)")
     p.set_defaults(func=cmd_report_readme)
-
 
 
 def _parser_selftest(sub) -> None:

@@ -12,6 +12,10 @@ from pathlib import Path
 
 from .errors import DataMissingError, HarnessError, reason
 
+#: the protocol of every training-free baseline in results/correlate-cifar10: what ``nas-harness
+#: compare`` reruns and what the report ranks estimators on
+BASELINE_SAMPLE = {"dataset": "cifar10", "archs": 1000, "seed": 0, "batch_size": 64, "batch_seed": 42}
+
 DATA_ENV = "HARNESS_DATA"
 HOME_ENV = "HARNESS_HOME"
 

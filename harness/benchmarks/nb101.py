@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -140,11 +141,14 @@ class NB101:
     def hashes(self) -> list[str]:
         return [h.decode() for h in np.asarray(self.store.configs["hash"])]
 
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {h: i for i, h in enumerate(self.hashes)}
+
     def index(self, module_hash: str) -> int:
         """The row of a cell by its official hash (one line when the store has no such cell)."""
-        lookup = self.__dict__.setdefault("_index", {h: i for i, h in enumerate(self.hashes)})
         try:
-            return lookup[module_hash]
+            return self._index[module_hash]
         except KeyError:
             raise HarnessError(f"no NB101 cell with hash {module_hash!r} in the store",
                                f"the store holds {len(self)} cells; import the full file for every cell") from None

@@ -167,13 +167,12 @@ def score_module(estimator: str, net: torch.nn.Module, batch, seed: int | None =
     does not use contribute nothing to the gradient-based scores (``l2_norm``, ``params`` and
     ``flops`` still count every parameter the module holds). ``seed``: ``torch.manual_seed`` before
     scoring (estimators that draw random numbers, e.g. zen's inputs), None to leave the generator."""
-    name, _, variant = estimator.strip().partition(":")
-    entry = ESTIMATORS.get(name)
-    if variant:
-        known = entry.meta.get("variants", ())
-        if known and variant not in known:
-            raise HarnessError(f"estimator {name} has no variant {variant!r}", f"use one of {', '.join(known)}")
-        options["variant"] = variant
+    from .run import EstimatorSpec  # the one parser of "name:variant" (default and open variants included)
+
+    spec = EstimatorSpec.parse(estimator)
+    name, entry = spec.name, ESTIMATORS.get(spec.name)
+    if spec.variant:
+        options["variant"] = spec.variant
     method = entry.meta.get("requires_method")
     if method and not callable(getattr(net, method, None)):
         raise HarnessError(f"{name} needs the model's {method}(x) method, which {type(net).__name__} lacks",

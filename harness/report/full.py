@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import BASELINE_SAMPLE as SAMPLE  # the baselines' sample protocol, defined once
 from .tables import new_figure, save_figure, write_table, writing
 from .verdicts import VERDICTS, collect, counts
 
@@ -158,7 +159,6 @@ def trajectory_figure(root: Path, out: Path) -> Path | None:
     return save_figure(fig, out, "search_trajectories")
 
 
-SAMPLE = {"dataset": "cifar10", "archs": 1000, "seed": 0, "batch_size": 64, "batch_seed": 42}
 
 
 def estimator_table(root: Path) -> pd.DataFrame:
