@@ -469,21 +469,11 @@ def _read_indices(path: str, total: int) -> list[int]:
     return list(first_line)
 
 
-def cmd_correlate(args) -> int:
-    import torch
+def _nb201_cells(args):
+    """(arch_of, indices, truths, description) of the NB201 cells ``correlate`` scores."""
+    from .estimators.run import sample_indices
+    from .report.correlation import nb201_truths
 
-    from .estimators.run import sample_indices, score_cells
-    from .report.correlation import write_correlation_report
-    from .report.tables import to_markdown
-
-    if args.space != "nb201":
-        raise HarnessError(f"no search space {args.space!r}", "use nb201")
-    if (args.archs is None) == (args.indices is None):
-        raise HarnessError("give either --archs N (with --seed) or --indices FILE", "see nas-harness correlate --help")
-    specs = _estimator_specs(args.estimators)
-    device = _device(args.device)
-    _executor_config(args)
-    out = _out_dir(args.out)
     bench = _open_nb201(args)
     indices = (sample_indices(args.archs, args.seed, len(bench)) if args.archs is not None
                else _read_indices(args.indices, len(bench)))
@@ -496,13 +486,74 @@ def cmd_correlate(args) -> int:
         representative_of = reps.__getitem__
         dedupe = (f"; --dedupe isomorphic: each cell scored as the lowest index of its isomorphism class "
                   f"({len(set(reps[indices].tolist()))} classes, so as many networks scored)")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    with _executor(args, device) as executor:
-        scores = score_cells(bench.arch, indices, args.dataset, specs, batch_size=args.batch_size,
-                             batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment, device=device,
-                             executor=executor, representative_of=representative_of)
     cells = (f"{len(indices)} NB201 cells ({'seed ' + str(args.seed) if args.archs is not None else args.indices})"
              + dedupe)
+    return bench.arch, indices, nb201_truths(bench, args.dataset), cells, representative_of
+
+
+def _nb101_cells(args):
+    """(arch_of, cell ids, truths, description) of the NB101 cells ``correlate`` scores: ``--archs N``
+    drawn with ``--seed`` from the store's rows (``--source``: those that source covers), or the
+    hashes listed in ``--indices``."""
+    from .benchmarks.nb101 import NB101
+    from .estimators.run import nested_sample
+    from .report.correlation import nb101_truths
+
+    if args.dataset != "cifar10":
+        raise HarnessError(f"NB101 has no {args.dataset} runs", "use --dataset cifar10")
+    if args.dedupe != "none":
+        raise HarnessError("--dedupe isomorphic is for nb201", "NB101 cells are one per isomorphism class already")
+    bench = NB101.open()
+    covered = bench.sources_of()
+    if args.source is not None and args.source not in covered:
+        raise HarnessError(f"--source {args.source}: the NB101 store has no such source",
+                           f"use one of {', '.join(covered)} (nas-harness data info nb101)")
+    pool = np.flatnonzero(covered[args.source]) if args.source else np.arange(len(bench))
+    where = f"the {len(pool)} cells of source {args.source}" if args.source else f"the store's {len(pool)} cells"
+    if args.archs is not None:
+        if not 1 <= args.archs <= len(pool):
+            raise HarnessError(f"--archs {args.archs} is outside 1..{len(pool)} ({where})",
+                               f"ask for 1..{len(pool)} cells, or import more (nas-harness data import nb101)")
+        rows = pool[nested_sample(args.archs, args.seed, len(pool))]
+        cells = f"{len(rows)} NB101 cells (seed {args.seed}, drawn from {where})"
+    else:
+        path = Path(args.indices)
+        if not path.is_file():
+            raise HarnessError(f"--indices {path}: no such file", "give a file with one NB101 module hash per line")
+        hashes = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if not hashes:
+            raise HarnessError(f"--indices {path} is empty", "give one NB101 module hash per line")
+        rows = np.array([bench.index(h) for h in dict.fromkeys(hashes)])
+        cells = f"{len(rows)} NB101 cells ({args.indices})"
+    ids = bench.cell_ids[rows]
+    return bench.arch, ids, nb101_truths(bench), cells, None
+
+
+def cmd_correlate(args) -> int:
+    import torch
+
+    from .estimators.run import score_cells
+    from .report.correlation import write_correlation_report
+    from .report.tables import to_markdown
+
+    if args.space not in ("nb201", "nb101"):
+        raise HarnessError(f"no search space {args.space!r}", "use nb201 or nb101")
+    if (args.archs is None) == (args.indices is None):
+        raise HarnessError("give either --archs N (with --seed) or --indices FILE", "see nas-harness correlate --help")
+    if args.source is not None and args.space != "nb101":
+        raise HarnessError("--source is for --space nb101", "leave it out for nb201")
+    specs = _estimator_specs(args.estimators)
+    device = _device(args.device)
+    _executor_config(args)
+    out = _out_dir(args.out)
+    arch_of, indices, truths, cells, representative_of = (_nb101_cells if args.space == "nb101" else _nb201_cells)(args)
+    if args.space == "nb101" and any(s.name == "bpe" for s in specs):
+        raise HarnessError("bpe trains NB201 cells", "leave bpe out of --estimators for nb101")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    with _executor(args, device) as executor:
+        scores = score_cells(arch_of, indices, args.dataset, specs, batch_size=args.batch_size,
+                             batch_seed=args.batch_seed, init_seed=args.init_seed, augment=args.augment, device=device,
+                             executor=executor, representative_of=representative_of, space=args.space)
     trained = [s.label for s in specs if s.name == "bpe"]
     scored = [s.label for s in specs if s.name != "bpe"]
     parts = []
@@ -515,10 +566,12 @@ def cmd_correlate(args) -> int:
     from .estimators import ESTIMATORS
 
     versions = ", ".join(f"{s.label} v{ESTIMATORS.get(s.name).meta.get('version', '?')}" for s in specs)
-    context = (f"{cells}; " + "; ".join(parts) + f"; init seed {args.init_seed}, device {device}. Computed by: "
+    context = (f"{cells}; " + "; ".join(parts) + f"; init seed {args.init_seed}"
+               + (" (+ the cell id: the first 15 hex digits of its hash)" if args.space == "nb101" else "")
+               + f", device {device}. Computed by: "
                f"{versions}; torch {torch.__version__}, {device.type}, float32 (every score in the run store is "
                "keyed by these: none from other code, devices or versions is read back).")
-    table = write_correlation_report(scores, bench, args.dataset, out, n_boot=args.n_boot, context=context)
+    table = write_correlation_report(scores, truths, args.dataset, out, n_boot=args.n_boot, context=context)
     print(context + "\n")
     print(to_markdown(table[["estimator", "truth", "n", "n_nan", "kendall", "spearman", "median_seconds"]]))
     return 0
@@ -1256,12 +1309,15 @@ def _parser_estimators(sub) -> None:
 
 def _parser_correlate(sub) -> None:
     p = sub.add_parser("correlate", help="score cells with estimators and correlate with the benchmark")
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--dataset", required=True, help="cifar10, cifar100 or ImageNet16-120 (images and ground truth)")
+    p.add_argument("--space", default="nb201", help="nb201 (default) or nb101 (the cells of the NB101 store)")
+    p.add_argument("--dataset", required=True, help="cifar10, cifar100 or ImageNet16-120 (images and ground truth; "
+                                                    "nb101: cifar10)")
+    p.add_argument("--source", help="nb101: draw the cells from those one source covers (tfrecord, vis, naslib_zc, "
+                                    "api; nas-harness data info nb101)")
     p.add_argument("--estimators", required=True, help="comma list, name or name:variant (nas-harness estimators)")
     p.add_argument("--archs", type=int, help="score N distinct cells drawn with --seed")
     p.add_argument("--seed", type=int, default=0, help="seed of the cell sample (default 0)")
-    p.add_argument("--indices", help="file with one cell index per line")
+    p.add_argument("--indices", help="file with one cell index per line (nb101: one module hash per line)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--batch-seed", type=int, default=0)
     p.add_argument("--init-seed", type=int, default=0, help="network init: torch.manual_seed(init_seed + index)")

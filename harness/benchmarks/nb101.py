@@ -392,6 +392,29 @@ class NB101:
         return [h.decode() for h in np.asarray(self.store.configs["hash"])]
 
     @cached_property
+    def cell_ids(self) -> np.ndarray:
+        """Every row's :func:`cell_id` (int64)."""
+        return np.array([cell_id(h) for h in self.hashes], dtype=np.int64)
+
+    @cached_property
+    def _row_of_id(self) -> dict[int, int]:
+        return {int(c): i for i, c in enumerate(self.cell_ids)}
+
+    def row_of(self, cid: int) -> int:
+        """The row of a cell id (one line when the store has no such cell)."""
+        try:
+            return self._row_of_id[int(cid)]
+        except KeyError:
+            raise HarnessError(f"no NB101 cell with id {cid} in the store",
+                               f"the store holds {len(self)} cells; ids come from nas-harness correlate's scores") from None
+
+    def arch(self, cid: int) -> str:
+        """The spec of the cell with id ``cid``, as JSON (what :func:`harness.models.network_for` reads)."""
+        from ..spaces.nb101 import NB101Spec
+
+        return NB101Spec.from_arrays(*self.spec(self.row_of(cid))).to_json()
+
+    @cached_property
     def _index(self) -> dict[str, int]:
         return {h: i for i, h in enumerate(self.hashes)}
 

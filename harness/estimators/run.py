@@ -266,3 +266,12 @@ def sample_indices(n: int, seed: int, total: int) -> np.ndarray:
     if not 1 <= n <= total:
         raise HarnessError(f"--archs {n} is outside 1..{total}", f"ask for 1..{total} cells")
     return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+
+
+def nested_sample(n: int, seed: int, total: int) -> np.ndarray:
+    """``n`` distinct positions of ``0..total-1``: the first ``n`` of a seeded permutation, in that
+    order. Samples of one seed are nested (the 100 cells are the first 100 of the 1,000), so a
+    long job scored in this order gives, when stopped, a complete smaller sample."""
+    if not 1 <= n <= total:
+        raise HarnessError(f"--archs {n} is outside 1..{total}", f"ask for 1..{total} cells")
+    return np.random.default_rng(seed).permutation(total)[:n]
