@@ -839,6 +839,10 @@ def cmd_search(args) -> int:
     device = _device(args.device) if args.device else None
     _executor_config(args)
     out = _out_dir(args.out)
+    if args.space == "nb101":
+        return _search_nb101(args, budget, options, out)
+    if args.space != "nb201":
+        raise HarnessError(f"no search space {args.space!r}", "use nb201 or nb101")
     bench = _open_nb201(args)
     store = RunStore()
     evaluator = make_evaluator(args.estimator, bench, args.dataset, batch_size=args.batch_size,
@@ -870,6 +874,49 @@ def cmd_search(args) -> int:
     cols = ["metric", "mean", "std", "runs"] + [c for c in ("published_mean", "published_std", "delta", "within_2se")
                                                 if c in summary]
     print(to_markdown(summary[cols], 2))
+    return 0
+
+
+NB101_STRATEGIES = ("random", "rea")  # the strategies that need only sample and mutate
+
+
+def _search_nb101(args, budget, options, out) -> int:
+    """``search --space nb101``: REA or RS against the NB101 store, the space restricted to its cells."""
+    from .benchmarks.nb101 import NB101
+    from .report.search import write_search_report, write_trajectory
+    from .report.tables import to_markdown
+    from .search.evaluators import make_nb101_evaluator
+    from .search.runner import nb101_accuracy_columns, nb101_runs_frame, run_many
+    from .spaces.nb101 import NB101StoreSpace
+
+    if args.strategy not in NB101_STRATEGIES:
+        raise HarnessError(f"strategy {args.strategy} does not run on nb101 yet",
+                           f"use {' or '.join(NB101_STRATEGIES)} (they need only sampling and mutation)")
+    if args.executor != "local":
+        raise HarnessError(f"--executor {args.executor}: NB101 searches are table lookups, nothing to hand out",
+                           "leave --executor out")
+    if args.dataset != "cifar10":
+        raise HarnessError(f"NB101 has no {args.dataset} runs", "use --dataset cifar10")
+    bench = NB101.open()
+    evaluator = make_nb101_evaluator(args.estimator, bench)
+    space = NB101StoreSpace(bench, np.flatnonzero(evaluator.queryable))
+    results = run_many(args.strategy, evaluator, space, budget, args.runs, args.seed, **options)
+    runs = nb101_runs_frame(results, bench, budget)
+    context = (f"{args.runs} runs of {args.strategy} ({', '.join(f'{k}={v}' for k, v in options.items()) or 'defaults'})"
+               f" with {evaluator.name} on NB101 CIFAR-10, budget {budget}, seed {args.seed}. Space: "
+               f"{space.describe()}; {space.replaced} of the runs' mutations left the store. Cost per query: "
+               f"{evaluator.cost_note}. No published NB101 search number is compared here (baselines/ has none).")
+    incidental_wall = budget.clock != "wall"
+    summary = write_search_report(runs, out, budget.cells, context,
+                                  options=" ".join(f"{k}={v}" for k, v in options.items()),
+                                  separate_timing=incidental_wall, benchmark="NB101")
+    columns = nb101_accuracy_columns(bench)  # the trajectory: the accuracy every cell of the space has
+    label = next((k for k in ("C10 test@108", "C10 val@108", "C10 val@108:max")
+                  if k in columns and np.isfinite(columns[k][space.rows]).all()), next(iter(columns)))
+    write_trajectory(results, bench, out, f"NB101: {args.strategy} x {evaluator.name}, {args.runs} runs",
+                     columns={label: columns[label]})
+    print(context + "\n")
+    print(to_markdown(summary[["metric", "mean", "std", "runs"]], 2))
     return 0
 
 
@@ -1367,7 +1414,10 @@ def _parser_search(sub) -> None:
     p.add_argument("--strategy", required=True, help="random, rea, reinforce, n_sample, ... (nas-harness strategies)")
     p.add_argument("--estimator", required=True,
                    help="tabular:valid@12, tabular:valid@200 (optionally :mean/:random), a training-free name[:variant], "
-                        "or bpe:<config> (real budgeted training)")
+                        "or bpe:<config> (real budgeted training); nb101: tabular:valid@108 (:random, the default, or "
+                        ":mean)")
+    p.add_argument("--space", default="nb201", choices=("nb201", "nb101"),
+                   help="nb201 (default) or nb101 (random and rea, on the cells of the NB101 store)")
     p.add_argument("--dataset", default="cifar10", help="search dataset: its validation split selects (default cifar10)")
     p.add_argument("--budget", required=True, help="12000s (simulated), 300s-wall, or N cells (e.g. 100)")
     p.add_argument("--runs", type=int, default=1, help="independent runs (run r uses rng [seed, r])")

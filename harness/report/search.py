@@ -77,14 +77,15 @@ def consistent(mean: float, std: float, runs: int, pub_mean: float, pub_std: flo
     return bool(abs(delta) <= 2 * se) if se > 0 else bool(delta == 0)
 
 
-def summary_table(runs: pd.DataFrame, cells_budget: int | None = None) -> pd.DataFrame:
+def summary_table(runs: pd.DataFrame, cells_budget: int | None = None, published: bool = True) -> pd.DataFrame:
     """One row per accuracy column: ours (mean, std, runs) and the published one with the delta.
 
     ``within_2se``: :func:`consistent`. ``wall_s`` is a column only when ``runs`` has it (see the
     module docstring).
     """
     strategy, estimator = runs.strategy.iloc[0], runs.estimator.iloc[0]
-    published = _published_rows(strategy, estimator, cells_budget, runs.dataset.iloc[0], str(runs.budget.iloc[0]))
+    published = (_published_rows(strategy, estimator, cells_budget, runs.dataset.iloc[0], str(runs.budget.iloc[0]))
+                 if published else pd.DataFrame(columns=["label"]))
     rows = []
     for label in [c for c in runs.columns if c.split(" ")[0] in ("C10", "C100", "IN16")]:
         values = runs[label].to_numpy(dtype=np.float64)
@@ -129,16 +130,18 @@ def trajectory_plot(grid: np.ndarray, curves: np.ndarray, label: str, title: str
                 out, name, f"Incumbent {label} against simulated seconds (mean and std over runs)", digits=4)
 
 
-def write_trajectory(results, bench, out: Path, title: str, name: str = "trajectory") -> None:
+def write_trajectory(results, bench, out: Path, title: str, name: str = "trajectory",
+                     columns: dict[str, np.ndarray] | None = None) -> None:
     """``out/trajectory.{png,csv,md}``: the incumbent's C10 test accuracy (or the first accuracy the
     runs have) against simulated seconds, mean and std over ``results``; nothing when no run spent
-    simulated time (a training-free search)."""
+    simulated time (a training-free search). ``columns``: label -> accuracy of every cell
+    (default: NB201's, :func:`~harness.search.runner.accuracy_columns`)."""
     from ..search.runner import accuracy_columns, trajectories
 
     horizon = max((r.simulated_s for r in results), default=0)
     if not horizon > 0:
         return
-    columns = accuracy_columns(bench)
+    columns = columns if columns is not None else accuracy_columns(bench)
     label = "C10 test" if "C10 test" in columns else next(iter(columns))
     grid = np.linspace(0, horizon, 200)
     trajectory_plot(grid, trajectories(results, columns[label], grid), label, title, out, name)
@@ -154,7 +157,7 @@ def write_timing(table: pd.DataFrame, out: Path, title: str, notes: str = "") ->
 
 
 def write_search_report(runs: pd.DataFrame, out: Path, cells_budget: int | None, context: str,
-                        options: str = "", separate_timing: bool = False) -> pd.DataFrame:
+                        options: str = "", separate_timing: bool = False, benchmark: str = "NB201") -> pd.DataFrame:
     """``out/runs.{csv,md}``, ``out/summary.{csv,md}``; with ``separate_timing`` the runs' wall
     seconds go to ``out/timing.{csv,md}`` instead of the two tables (see the module docstring)."""
     out = Path(out)
@@ -164,13 +167,15 @@ def write_search_report(runs: pd.DataFrame, out: Path, cells_budget: int | None,
                      "the table lookups).")
         runs = runs.drop(columns="wall_s")
     write_table(runs, out, "runs", "Search runs: the chosen cell of each run and its accuracies", digits=3)
-    summary = summary_table(runs, cells_budget)
+    summary = summary_table(runs, cells_budget if benchmark == "NB201" else None, published=benchmark == "NB201")
     summary.insert(2, "options", options)
     clocks = ("`simulated_s`, `cells`: means per run (wall seconds: `timing.csv`, not committed)"
               if separate_timing else "`simulated_s`, `wall_s`, `cells`: means per run")
     write_table(summary, out, "summary", "Search summary (mean and std over runs)",
-                context + "\n\nAccuracies: 200-epoch seed means of the chosen cell (`@12`: the 12-epoch run). "
-                f"{clocks}. `within_2se`: |delta| <= 2 standard errors (`consistent` in harness/report/search.py: "
+                context + ("\n\nAccuracies: 200-epoch seed means of the chosen cell (`@12`: the 12-epoch run). "
+                           if benchmark == "NB201" else "\n\nAccuracies of the chosen cell: 108-epoch means over the "
+                           "repeats (`:max`: the best repeat, all nasbench-vis gives; NaN where the store lacks it). ")
+                + f"{clocks}. `within_2se`: |delta| <= 2 standard errors (`consistent` in harness/report/search.py: "
                 "of the difference of the two means, or, for a published mean over at most 10 runs, of our protocol's "
                 "mean over as many runs; empty with fewer than 2 of our runs). Published numbers: `baselines/nb201_search.csv`.", digits=2)
     return summary

@@ -142,6 +142,36 @@ def runs_frame(results: list[SearchResult], bench: NB201, dataset: str, budget: 
     return pd.DataFrame(rows)
 
 
+def nb101_accuracy_columns(bench) -> dict[str, np.ndarray]:
+    """NB101's CIFAR-10 accuracies of every stored cell: the best repeat's validation accuracy
+    (every source has it), the mean validation and test accuracy (per-repeat runs only)."""
+    rows = np.arange(len(bench))
+    columns = {}
+    for label, split, repeat in (("C10 test@108", "test", "mean"), ("C10 val@108", "valid", "mean"),
+                                 ("C10 val@108:max", "valid", "max")):
+        try:
+            values = bench.query(rows, split=split, epochs=108, repeat=repeat)
+        except HarnessError:
+            continue
+        if np.isfinite(values).any():
+            columns[label] = values
+    return columns
+
+
+def nb101_runs_frame(results: list[SearchResult], bench, budget: Budget) -> pd.DataFrame:
+    accs = nb101_accuracy_columns(bench)
+    rows = []
+    for res in results:
+        chose = res.chosen >= 0
+        row = {"run": res.run, "seed": res.seed, "strategy": res.strategy, "estimator": res.estimator,
+               "dataset": "cifar10", "budget": str(budget), "index": res.chosen,
+               "hash": bench.hashes[res.chosen] if chose else "", "simulated_s": res.simulated_s,
+               "wall_s": res.wall_s, "cells": res.cells, "distinct": res.distinct, "failures": res.failures}
+        row.update({label: float(values[res.chosen]) if chose else np.nan for label, values in accs.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def trajectories(results: list[SearchResult], truth: np.ndarray, grid: np.ndarray, clock: str = "simulated"
                  ) -> np.ndarray:
     """(runs, len(grid)): ``truth`` of the incumbent (best reward so far) at each clock time; NaN before

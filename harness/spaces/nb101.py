@@ -270,3 +270,80 @@ def mutate_spec(spec: NB101Spec, rng: np.random.Generator | int | None) -> NB101
             return candidate
     raise HarnessError(f"no single edge flip or op change of the NB101 cell {own} gives another valid cell",
                        "mutate a larger cell, or sample a new one")
+
+
+def encode(matrix: np.ndarray, ops: Sequence[str]) -> np.ndarray:
+    """36 bits of a spec: the 21 upper-triangular adjacency bits of the spec padded to 7 vertices
+    (empty vertices inserted before the output) and a one-hot of each of the 5 interior ops."""
+    v = len(ops)
+    padded = np.zeros((MAX_VERTICES, MAX_VERTICES), np.uint8)
+    where = list(range(v - 1)) + [MAX_VERTICES - 1]
+    padded[np.ix_(where, where)] = np.asarray(matrix, np.uint8)
+    onehot = np.zeros((MAX_VERTICES - 2, len(OPS)), np.uint8)
+    for k, op in enumerate(ops[1:-1]):
+        onehot[k, OPS.index(op)] = 1
+    return np.concatenate([padded[np.triu_indices(MAX_VERTICES, 1)], onehot.ravel()])
+
+
+class NB101StoreSpace:
+    """The NB101 cells a store holds, as a search space (the capabilities REA and RS use).
+
+    A cell is its store row. :meth:`sample` draws stored cells uniformly. :meth:`mutate` pads
+    the cell to 7 vertices (the empty vertices get uniformly drawn ops, so an edge flip can add
+    one), applies :func:`mutate_spec` and returns the mutated cell's row. With the full
+    benchmark every valid cell is stored; with only samples (``restricted``) a mutated cell the
+    store lacks is replaced by the stored cell nearest to it (fewest differing bits of
+    :func:`encode`; ties drawn uniformly; never the parent itself).
+    """
+
+    def __init__(self, bench, rows: np.ndarray | None = None):
+        self.bench = bench
+        self.rows = np.arange(len(bench)) if rows is None else np.asarray(rows, dtype=np.int64)
+        if not len(self.rows):
+            raise HarnessError("the NB101 search space has no cell", "import a source with accuracies and times")
+        self.size = len(self.rows)
+        self.restricted = self.size < 423_624
+        self._member = np.zeros(len(bench), bool)
+        self._member[self.rows] = True
+        self._codes = None
+        self.replaced = 0  # mutations that left the space, mapped to the nearest cell in it
+
+    def describe(self) -> str:
+        if not self.restricted:
+            return f"all {self.size:,} NB101 cells"
+        return (f"restricted to {self.size:,} of the 423,624 cells (those of the NB101 store with a reward and a "
+                "cost): a mutation that leaves them is mapped to the nearest of them (Hamming distance of the "
+                "adjacency + op encoding)")
+
+    @property
+    def codes(self) -> np.ndarray:
+        if self._codes is None:
+            self._codes = np.stack([encode(*self.bench.spec(int(i))) for i in self.rows])
+        return self._codes
+
+    def sample(self, n: int, rng) -> np.ndarray:
+        return self.rows[np.random.default_rng(rng).integers(self.size, size=n)]
+
+    def mutate(self, index: int, rng) -> int:
+        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        matrix, ops = self.bench.spec(int(index))
+        v = len(ops)
+        padded = np.zeros((MAX_VERTICES, MAX_VERTICES), int)
+        where = list(range(v - 1)) + [MAX_VERTICES - 1]
+        padded[np.ix_(where, where)] = matrix
+        filler = [OPS[k] for k in rng.integers(len(OPS), size=MAX_VERTICES - v)]
+        full = NB101Spec.from_arrays(padded, [*ops[:-1], *filler, OUTPUT])
+        child = mutate_spec(full, rng).pruned()
+        try:
+            row = self.bench.index(child.hash())
+        except HarnessError:
+            if not self.restricted:
+                raise
+            row = -1
+        if row >= 0 and self._member[row]:
+            return row
+        self.replaced += 1
+        distance = np.count_nonzero(self.codes != encode(np.asarray(child.matrix), child.ops), axis=1)
+        distance[self.rows == int(index)] = np.iinfo(distance.dtype).max  # never the parent
+        nearest = np.flatnonzero(distance == distance.min())
+        return int(self.rows[nearest[rng.integers(nearest.size)]])
