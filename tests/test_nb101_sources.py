@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import pickle
 
 import numpy as np
@@ -107,8 +108,12 @@ def test_data_info_nb101_says_what_is_present_and_missing(tmp_path, monkeypatch,
     from harness.cli import main
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
-    assert main(["data", "info", "nb101"]) == 2
+    data = os.environ.get("HARNESS_DATA")
+    monkeypatch.delenv("HARNESS_DATA", raising=False)
+    assert main(["data", "info", "nb101"]) == 2  # no store and no data folder to import from
     assert "nas-harness data import nb101" in capsys.readouterr().err
+    if data:
+        monkeypatch.setenv("HARNESS_DATA", data)
     for name in (SAMPLE, VIS):
         assert main(["data", "import", "nb101", "--from", str(require_data(name))]) == 0
     assert "tfrecord 30, vis" in capsys.readouterr().out
@@ -124,3 +129,11 @@ def test_data_info_nb101_says_what_is_present_and_missing(tmp_path, monkeypatch,
     assert record["value"] is None and "--repeat max" in record["note"]
     assert main(["data", "query", "nb101", "--hash", h, "--split", "valid", "--epochs", "108", "--repeat", "max"]) == 0
     assert json.loads(capsys.readouterr().out)["value"] > 0
+
+
+def test_the_default_store_is_imported_from_the_data_folder_when_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    require_data(VIS)
+    bench = NB101.open()
+    assert {"tfrecord", "vis", "naslib_zc"} <= set(bench.sources_of())
+    assert NB101.open().hashes == bench.hashes  # opened, not imported again

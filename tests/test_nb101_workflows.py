@@ -15,7 +15,7 @@ from harness.estimators.run import nested_sample
 from harness.search.base import Budget, run_strategy
 from harness.search.evaluators import make_nb101_evaluator
 from harness.spaces.nb101 import NB101StoreSpace
-from tests.conftest import one_line, require_data
+from tests.conftest import require_data
 
 SOURCES = ("nb101/nasbench_only108_sample30.tfrecord", "nb101/nasbench_vis_1k.json",
            "nb101/naslib_zc_nasbench101_500.json")

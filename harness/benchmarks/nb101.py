@@ -56,6 +56,9 @@ PAD = -3
 REPEATS = 3
 FULL_CELLS = 423_624  # cells in the official files
 BUDGETS = (4, 12, 36, 108)
+# what NB101.open imports from HARNESS_DATA/nb101 when there is no store yet, in this order
+DATA_FILES = ("nasbench_full.tfrecord", "nasbench_only108.tfrecord", "nasbench_only108_sample30.tfrecord",
+              "nasbench_vis_1k.json", "naslib_zc_nasbench101_500.json")
 SPLITS = {"train": "train_accuracy", "valid": "validation_accuracy", "test": "test_accuracy"}
 CONFIG_DTYPE = np.dtype([("hash", "S32"), ("matrix", "i1", (7, 7)), ("ops", "i1", (7,))])
 
@@ -323,13 +326,33 @@ class NB101:
 
     @classmethod
     def open(cls, root: Path | None = None) -> "NB101":
+        """The store at ``root`` (default: ``HARNESS_HOME/nb101``). When the default store is
+        missing and the data folder (``HARNESS_DATA``) has NB101 files under ``nb101/``, they are
+        imported first (:data:`DATA_FILES`, the official files before the samples)."""
+        default = root is None
         root = Path(root) if root else cls.default_root()
         try:
             return cls(TabularStore.open(root))
         except StoreMissing:
-            raise HarnessError(f"no NB101 store at {root}",
-                               "import the official file: nas-harness data import nb101 --from nasbench_only108.tfrecord"
-                               ) from None
+            found = cls.data_files() if default else []
+            if not found:
+                raise HarnessError(f"no NB101 store at {root}",
+                                   "import the official file: nas-harness data import nb101 --from "
+                                   "nasbench_only108.tfrecord (or set HARNESS_DATA to a folder with nb101/)") from None
+        log.info("no NB101 store at %s: importing %s from the data folder", root, ", ".join(f.name for f in found))
+        for path in found:
+            bench = cls.import_source(path, root)
+        return bench
+
+    @staticmethod
+    def data_files() -> list[Path]:
+        """The NB101 files of the data folder, in import order (empty without one)."""
+        from ..config import data_root
+
+        folder = data_root()
+        if folder is None:
+            return []
+        return [folder / "nb101" / name for name in DATA_FILES if (folder / "nb101" / name).is_file()]
 
     @classmethod
     def import_tfrecord(cls, path: str | Path, root: Path | None = None) -> "NB101":
