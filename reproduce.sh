@@ -6,8 +6,8 @@
 #   ./reproduce.sh test     the test suite (what CI runs); extra arguments go to pytest
 #   ./reproduce.sh slow     the tests marked slow (excluded from CI)
 #   ./reproduce.sh bench    the performance benchmarks in perf/ (pytest-benchmark, ratios against baselines)
-#   ./reproduce.sh long     the long experiments (about 6 h on 2 CPU cores; run nothing else beside
-#                           them): 1,000-cell training-free correlation table, NASLib agreement,
+#   ./reproduce.sh long     the long experiments (about 14 h on 2 CPU cores; run nothing else beside
+#                           them): 1,000-cell training-free correlation tables (NB201, NB101), NASLib agreement,
 #                           naswot and epe_nas on all 15,625 cells, N-sample training-free searches,
 #                           BPE with real training, MIP on real training, supernets, BPE-reward searches
 #   ./reproduce.sh protocol the EPE-NAS and NASWOT N-sample searches under the papers' batch protocols
@@ -116,6 +116,16 @@ case "$job" in
     else
       echo "== the BPE sheet is missing: BPE replay and MIP skipped (nas-harness data fetch bpe)" >&2
     fi
+    if nas-harness data check nb101-cells -q 2>/dev/null; then
+      # NB101 (the store imports HARNESS_DATA/nb101): REA with the NB101 paper's settings and random search,
+      # 500 runs each, 500,000 simulated seconds of 108-epoch training; the space is the cells the store holds
+      nas-harness search --space nb101 --strategy rea --option population=100 --option sample_size=10 \
+        --estimator tabular:valid@108 --budget 500000s --runs 500 --seed 0 --out results/search-nb101/rea
+      nas-harness search --space nb101 --strategy random --estimator tabular:valid@108 --budget 500000s \
+        --runs 500 --seed 0 --out results/search-nb101/random
+    else
+      echo "== NB101 cells are missing: the NB101 searches are skipped (nas-harness data fetch nb101-samples)" >&2
+    fi
     nas-harness report --out results  # results/REPORT.md: every published number beside ours, with a verdict
     nas-harness report readme  # the README's generated tables, from results/
     if ! nas-harness data check -q 2>/dev/null; then
@@ -142,6 +152,12 @@ case "$job" in
       done
     done
     nas-harness report search results/search/*/ --out results/search
+    # NB101: Abdelfattah et al.'s six proxies and NASWOT on nasbench-vis's 1,000 cells, batch 64, batch seed 42
+    # (about 8 h on 2 CPU cores: the networks have 128-512 channels; resumable, and the cells are scored in the
+    # order of the seeded sample, so --archs 100 or 300 afterwards gives a complete smaller table from the cache)
+    nas-harness correlate --space nb101 --source vis --dataset cifar10 \
+      --estimators synflow,jacob_cov,grad_norm,snip,fisher,naswot,grasp --archs 1000 --seed 0 \
+      --batch-size 64 --batch-seed 42 --out results/correlate-nb101
     # BPE with real training on this machine: 20 NB201 cells under four budgets (~50 min), MIP on real training
     for cfg in e2-b128-lr0.05-l1-c8-i16-f0.2-v2000 e4-b128-lr0.05-l1-c8-i16-f0.2-v2000 \
                e10-b128-lr0.05-l1-c8-i16-f0.5-v2000 e20-b128-lr0.05-l1-c8-i16-f1.0-v2000; do

@@ -1290,7 +1290,7 @@ def _parser_data(sub) -> None:
     p = data.add_parser("check", help="which inputs of the jobs this machine has (exit 1 when one is missing); "
                                      "also checks the sha256 of the NB201 store's files")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
-                   help="nb201-tables, bpe-sheet, cifar10-images, naslib-scores (default: all)")
+                   help="nb201-tables, bpe-sheet, cifar10-images, naslib-scores, nb101-cells (default: all)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing; the exit code says it")
     p.set_defaults(func=cmd_data_check)
 

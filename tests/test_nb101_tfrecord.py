@@ -10,13 +10,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.benchmarks.nb101_tfrecord import (CorruptRecord, crc32c, decode_model_metrics, iter_frames,
+from harness.benchmarks.nb101_tfrecord import (CorruptRecord, crc32c, crc32c_python, decode_model_metrics, iter_frames,
                                               masked_crc32c, read_records)
 from tests.conftest import require_data
 
 SAMPLE = "nb101/nasbench_only108_sample30.tfrecord"
 DUMMY = "nb101/naslib_nb101_dummy_30.pkl"
 KEYS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=300))
+def test_the_pure_python_crc_equals_the_native_one(data):
+    from harness.benchmarks import nb101_tfrecord
+
+    assert crc32c_python(b"123456789") == 0xE3069283
+    if nb101_tfrecord._native_crc is None:
+        pytest.skip("google-crc32c is not installed (pip install -e '.[dev]')")
+    assert crc32c_python(data) == int(nb101_tfrecord._native_crc.value(data))
 
 
 def test_crc32c_check_value_and_the_tfrecord_mask():

@@ -43,9 +43,14 @@ _MASK_DELTA = 0xA282EAD8
 
 
 def crc32c(data: bytes) -> int:
-    """CRC32C of ``data`` (``b"123456789"`` -> 0xE3069283)."""
+    """CRC32C of ``data`` (``b"123456789"`` -> 0xE3069283): native where google-crc32c is installed."""
     if _native_crc is not None:
         return int(_native_crc.value(bytes(data)))
+    return crc32c_python(data)
+
+
+def crc32c_python(data: bytes) -> int:
+    """CRC32C of ``data``, table-driven in pure Python (about 10 MB/s)."""
     crc = 0xFFFFFFFF
     table = _TABLE
     for byte in data:

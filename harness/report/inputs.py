@@ -50,6 +50,11 @@ REQUIREMENTS = (
     Requirement("naslib-scores", "NASLib's training-free scores on 725 NB201 cells",
                 "long job: the NASLib agreement table", "nb201/naslib_zc_nasbench201_725.json",
                 "nas-harness data fetch nb201-compact"),
+    Requirement("nb101-cells", "NB101 cells with a 108-epoch accuracy and training time (at least nasbench-vis's "
+                "1,000; the official tfrecord for all 423,624)",
+                "main job: REA and random search on NB101; long job: the NB101 correlation table",
+                "nb101/nasbench_vis_1k.json or nb101/nasbench_only108.tfrecord",
+                "nas-harness data fetch nb101-samples (the official file: storage.googleapis.com/nasbench/)"),
 )
 _NB201_COLUMNS = [column_key(ds, split, "acc", epochs, "mean") for epochs in (12, 200)
                   for ds, split in (("cifar10", "ori-test"), ("cifar100", "x-test"), ("ImageNet16-120", "x-test"))] + \
@@ -109,8 +114,23 @@ def _naslib_scores() -> tuple[bool, str]:
     return True, str(path)
 
 
+def _nb101_cells() -> tuple[bool, str]:
+    from ..benchmarks.nb101 import NB101
+
+    try:
+        bench = NB101.open()  # imports HARNESS_DATA/nb101 when there is no store yet
+    except HarnessError as err:
+        return False, err.problem
+    covered = bench.sources_of()
+    none = np.zeros(len(bench), bool)
+    n = int((covered.get("vis", none) | covered.get("tfrecord", none) | covered.get("api", none)).sum())
+    if n >= 1000:
+        return True, f"{n} cells with an accuracy and a time in {bench.store.root}"
+    return False, f"{n} cells with an accuracy and a time (a miniature: nasbench-vis has 1,000)"
+
+
 _CHECKS = {"nb201-tables": _nb201_tables, "bpe-sheet": _bpe_sheet, "cifar10-images": _cifar10_images,
-           "naslib-scores": _naslib_scores}
+           "naslib-scores": _naslib_scores, "nb101-cells": _nb101_cells}
 
 
 def check(names: list[str] | None = None) -> list[Status]:

@@ -434,6 +434,11 @@ def _protocol(results: Path) -> str:
 
 #: group of results/perf/<group>.json -> (what is timed, the baseline, the command that measures it)
 BENCHMARK_GROUPS = {
+    "nb101_load": ("open a 423,624-cell NB101 store (synthesised at full size) and query one cell by hash",
+                   "unpickling the official API's in-memory state for the same cells", "./reproduce.sh bench -k nb101"),
+    "nb101_tfrecord_read": ("read a real-format NB101 tfrecord (3,600 records) into arrays, both CRCs checked",
+                            "a plain Python loop as the official API reads it (pure-Python CRC, protobuf package)",
+                            "./reproduce.sh bench -k nb101"),
     "nb201_load": ("load every column of the NB201 store in a fresh process",
                    "the benchmark's CSV tables read with pandas", "./reproduce.sh bench -k nb201_load"),
     "nb201_query_15625": ("one validation-accuracy query for each of the 15,625 cells (vectorised)",
