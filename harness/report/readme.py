@@ -172,6 +172,69 @@ def _training_free(results: Path, folder: str = "correlate-cifar10") -> str:
     return to_markdown(pd.DataFrame(rows))
 
 
+# --- NAS-Bench-101 ------------------------------------------------------------------------------------
+
+_NB101_FIX = ("run ./reproduce.sh long (the NB101 correlation; hours on 2 CPU cores), or nas-harness correlate "
+              "--space nb101 --source vis --archs N ... --out results/correlate-nb101-N")
+
+
+def _nb101_folders(results: Path) -> list[Path]:
+    """The NB101 correlation folders, the one with the most cells first."""
+    from .verdicts import _options
+
+    found = [f for f in results.glob("correlate-*") if (f / "correlation.csv").is_file()
+             and _options(f).get("space") == "nb101"]
+    if not found:
+        raise ResultsMissing(f"no NB101 correlation in {results}", _NB101_FIX)
+    return sorted(found, key=lambda f: (-int(pd.read_csv(f / "correlation.csv").cells.max()), f.name))
+
+
+def _nb101_correlation(results: Path) -> str:
+    """Every estimator on the largest NB101 sample at hand, beside Abdelfattah et al.'s NB101 row."""
+    rows = []
+    for folder in _nb101_folders(results):
+        corr = pd.read_csv(folder / "correlation.csv", keep_default_na=False, na_values=[""])
+        published_path = folder / "published.csv"
+        published = pd.read_csv(published_path).set_index("estimator") if published_path.is_file() else None
+        by = corr.set_index(["estimator", "truth"])
+        for name in dict.fromkeys(corr.estimator):
+            if any(r["estimator"] == _estimator_label(name) for r in rows):
+                continue  # the larger sample's row is shown
+            first = corr[corr.estimator == name].iloc[0]
+            pub = published.loc[name] if published is not None and name in published.index else None
+            truth = "valid@108:max"
+            rows.append({
+                "estimator": _estimator_label(name), "cells": int(by.loc[(name, truth), "n"])
+                if (name, truth) in by.index else None,
+                "Spearman valid@108:max [95 % CI]": _ci(*(by.loc[(name, truth), c] if (name, truth) in by.index
+                                                          else None for c in ("spearman", "spearman_lo", "spearman_hi"))),
+                "published abs. Spearman (all 423,624, test@108)": None if pub is None else _f(pub.published_abs_spearman),
+                "Kendall": _f(by.loc[(name, truth), "kendall"]) if (name, truth) in by.index else None,
+                "Spearman vs params": _f(by.loc[(name, "params"), "spearman"]) if (name, "params") in by.index else None,
+                "failed": int(first.failed) if "failed" in first else 0,
+                "median s/cell": _seconds(first.median_seconds),
+                "folder": f"`results/{folder.name}`",
+            })
+    return to_markdown(pd.DataFrame(rows))
+
+
+def _nb101_search(results: Path) -> str:
+    rows = []
+    for path in sorted((results / "search-nb101").glob("*/summary.csv")):
+        table = pd.read_csv(path)
+        row = table[table.metric == "C10 val@108:max"]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        rows.append({"strategy": r.strategy, "options": r.options if isinstance(r.options, str) else "–",
+                     "estimator": r.estimator, "budget": r.budget, "runs": int(r.runs),
+                     "C10 val@108 (best repeat) of the choice": f"{r['mean']:.2f}±{r['std']:.2f}",
+                     "cells queried per run": f"{r.cells:.0f}"})
+    if not rows:
+        raise ResultsMissing(f"no {results / 'search-nb101'}/*/summary.csv", "run ./reproduce.sh with the NB101 data")
+    return to_markdown(pd.DataFrame(rows))
+
+
 # --- agreement with NASLib ---------------------------------------------------------------------------
 
 def _naslib(results: Path) -> str:
@@ -520,7 +583,8 @@ DOCUMENTS = {
     "README.md": ("REPORT",),
     "docs/reproduction.md": ("NB201_OPTIMUM", "NB201_FIDELITY", "SEARCH_TABLE", "TRAINING_FREE_1000",
                              "NASLIB_AGREEMENT", "NASLIB_PROTOCOL", "BPE_NB201_CPU", "SUPERNET_TABLE",
-                             "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP", "N_SAMPLE_PROTOCOL"),
+                             "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP", "N_SAMPLE_PROTOCOL", "NB101_CORRELATION",
+                             "NB101_SEARCH"),
     "perf/README.md": ("BENCHMARKS",),
 }
 
@@ -528,7 +592,8 @@ BLOCKS = {"REPORT": _report, "NB201_OPTIMUM": _optimum, "NB201_FIDELITY": _fidel
           "TRAINING_FREE_1000": _training_free, "NASLIB_AGREEMENT": _naslib,
           "NASLIB_PROTOCOL": _naslib_protocol, "BPE_NB201_CPU": _bpe_nb201,
           "SUPERNET_TABLE": _supernet, "SEARCH_BPE_CPU": _search_bpe, "BPE_REPLAY": _bpe_replay, "MIP": _mip,
-          "N_SAMPLE_PROTOCOL": _protocol, "BENCHMARKS": _benchmarks}
+          "N_SAMPLE_PROTOCOL": _protocol, "BENCHMARKS": _benchmarks, "NB101_CORRELATION": _nb101_correlation,
+          "NB101_SEARCH": _nb101_search}
 
 
 def document_blocks(relative: str) -> dict:
