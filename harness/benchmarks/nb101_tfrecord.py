@@ -146,9 +146,64 @@ def _double(raw: bytes) -> float:
     return struct.unpack("<d", raw)[0]
 
 
+_PROTOBUF: list = []  # [ModelMetrics class] once built, [None] when the protobuf package is missing
+
+
+def _metrics_class():
+    """``nasbench.ModelMetrics`` built with the maintained ``protobuf`` package from the official
+    ``model_metrics.proto``'s fields (None without the package)."""
+    if not _PROTOBUF:
+        try:
+            from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+        except ImportError:  # pragma: no cover - depends on the environment
+            _PROTOBUF.append(None)
+            return None
+        f = descriptor_pb2.FieldDescriptorProto
+        fdp = descriptor_pb2.FileDescriptorProto(name="nas_harness_model_metrics.proto", package="nas_harness_nb101",
+                                                 syntax="proto2")
+        ev = fdp.message_type.add(name="EvaluationData")
+        for number, name in EVALUATION_FIELDS.items():
+            ev.field.add(name=name, number=number, type=f.TYPE_DOUBLE, label=f.LABEL_OPTIONAL)
+        ev.field.add(name="checkpoint_path", number=6, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+        mm = fdp.message_type.add(name="ModelMetrics")
+        mm.field.add(name="evaluation_data", number=1, type=f.TYPE_MESSAGE,
+                     type_name=".nas_harness_nb101.EvaluationData", label=f.LABEL_REPEATED)
+        mm.field.add(name="trainable_parameters", number=2, type=f.TYPE_INT32, label=f.LABEL_OPTIONAL)
+        mm.field.add(name="total_time", number=3, type=f.TYPE_DOUBLE, label=f.LABEL_OPTIONAL)
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(fdp)
+        _PROTOBUF.append(message_factory.GetMessageClass(pool.FindMessageTypeByName("nas_harness_nb101.ModelMetrics")))
+    return _PROTOBUF[0]
+
+
 def decode_model_metrics(raw: bytes) -> dict:
     """``nasbench.ModelMetrics`` as a dict: ``evaluation_data`` (a list of dicts with the five
-    doubles that are set, and ``checkpoint_path``), ``trainable_parameters``, ``total_time``."""
+    doubles that are set, and ``checkpoint_path``), ``trainable_parameters``, ``total_time``.
+
+    Decoded by the ``protobuf`` package (upb, about 6x faster) where it is installed, else by
+    :func:`decode_model_metrics_python`; both give the same dict (a test checks)."""
+    cls = _metrics_class()
+    if cls is None:
+        return decode_model_metrics_python(raw)
+    from google.protobuf.message import DecodeError
+
+    try:
+        msg = cls.FromString(raw)
+    except DecodeError as err:
+        raise ValueError(f"the metrics protobuf does not parse ({err})") from None
+    evaluations = []
+    for e in msg.evaluation_data:
+        entry = {name: getattr(e, name) for name in EVALUATION_FIELDS.values() if e.HasField(name)}
+        if e.HasField("checkpoint_path"):
+            entry["checkpoint_path"] = e.checkpoint_path
+        evaluations.append(entry)
+    return {"evaluation_data": evaluations,
+            "trainable_parameters": msg.trainable_parameters if msg.HasField("trainable_parameters") else None,
+            "total_time": msg.total_time if msg.HasField("total_time") else math.nan}
+
+
+def decode_model_metrics_python(raw: bytes) -> dict:
+    """:func:`decode_model_metrics` by a small wire-format reader of its own (no dependency)."""
     out: dict = {"evaluation_data": [], "trainable_parameters": None, "total_time": math.nan}
     for number, wire, value in _fields(raw):
         if number == 1 and wire == 2:
