@@ -137,3 +137,26 @@ def test_the_default_store_is_imported_from_the_data_folder_when_missing(tmp_pat
     bench = NB101.open()
     assert {"tfrecord", "vis", "naslib_zc"} <= set(bench.sources_of())
     assert NB101.open().hashes == bench.hashes  # opened, not imported again
+
+
+def test_a_loaded_official_api_object_is_a_source(tmp_path):
+    """The TF-1 API cannot be installed here: an object with its two dicts stands in (the same
+    in-memory format, NASLib's dump of it); its cells and values equal the tfrecord's."""
+    with open(require_data(DUMMY), "rb") as f:
+        dummy = pickle.load(f)
+
+    class FakeNASBench:  # what nasbench.api.NASBench holds after loading a file
+        fixed_statistics = {h: fixed for h, (fixed, _) in dummy.items()}
+        computed_statistics = {h: computed for h, (_, computed) in dummy.items()}
+
+    root = tmp_path / "nb101"
+    bench = NB101.import_api(FakeNASBench(), root)
+    reference = NB101.import_source(require_data(SAMPLE), tmp_path / "ref")
+    rows = [bench.index(h) for h in reference.hashes]
+    for split in ("train", "valid", "test"):
+        assert np.array_equal(bench.query(rows, split=split, epochs=108, repeat="all"),
+                              reference.query(np.arange(len(reference)), split=split, epochs=108, repeat="all"))
+    assert "api" in bench.sources_of()
+    with pytest.raises(HarnessError) as err:
+        NB101.import_api(object(), root)
+    assert "is not a nasbench.api.NASBench" in one_line(err.value)

@@ -36,6 +36,7 @@ import ast
 import json
 import logging
 import pickle
+import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -158,8 +159,6 @@ def read_tfrecord(path: Path) -> Imported:
 
 def read_api_pickle(path: Path) -> Imported:
     """The official API's ``fixed_statistics``/``computed_statistics`` pickled as ``{hash: (fixed, computed)}``."""
-    from .nb101_tfrecord import NB101Record
-
     with open(path, "rb") as handle:
         try:
             state = pickle.load(handle)
@@ -169,6 +168,25 @@ def read_api_pickle(path: Path) -> Imported:
     if not isinstance(state, dict) or not all(isinstance(v, (tuple, list)) and len(v) == 2 for v in state.values()):
         raise HarnessError(f"{path} does not hold {{hash: (fixed_statistics, computed_statistics)}}",
                            "give the official API's state, as NASLib's nb101_dummy.pkl holds it")
+    return _from_api_state(state, "api", SourceInfo.of("api-pickle", path))
+
+
+def read_api(nasbench) -> Imported:
+    """An official ``nasbench.api.NASBench`` object (or anything with its ``fixed_statistics`` and
+    ``computed_statistics`` dicts): for a user who has the TensorFlow-1 API installed and loaded."""
+    try:
+        fixed, computed = nasbench.fixed_statistics, nasbench.computed_statistics
+    except AttributeError:
+        raise HarnessError(f"{type(nasbench).__name__} is not a nasbench.api.NASBench",
+                           "give the object api.NASBench(path) returns") from None
+    state = {h: (fixed[h], computed[h]) for h in fixed}
+    return _from_api_state(state, "api", SourceInfo("nasbench-api", "", "", 0, 0.0, version=getattr(nasbench, "__module__", ""),
+                                                    imported_at=time.strftime("%Y-%m-%dT%H:%M:%S")))
+
+
+def _from_api_state(state: dict, source_id: str, source: SourceInfo) -> Imported:
+    from .nb101_tfrecord import NB101Record
+
     records = []
     for module_hash, (fixed, computed) in state.items():
         for epochs, runs in sorted(computed.items()):
@@ -179,8 +197,8 @@ def read_api_pickle(path: Path) -> Imported:
                                            list(fixed["module_operations"]), int(fixed["trainable_parameters"]),
                                            float("nan"), [{}, halfway, final]))
     table, columns, counts = records_to_columns(records)
-    note = f"{counts['cells']} cells, {counts['runs']} runs, budgets {counts['budgets']}"
-    return Imported("api", SourceInfo.of("api-pickle", path, note=note), table, columns)
+    source = replace(source, note=f"{counts['cells']} cells, {counts['runs']} runs, budgets {counts['budgets']}")
+    return Imported(source_id, source, table, columns)
 
 
 VIS_EPOCHS = (4, 12, 36, 108)
@@ -360,13 +378,21 @@ class NB101:
         return cls.import_source(path, root)
 
     @classmethod
+    def import_api(cls, nasbench, root: Path | None = None) -> "NB101":
+        """Unite the cells of a loaded official ``nasbench.api.NASBench`` with the store (:func:`read_api`)."""
+        return cls._import(read_api(nasbench), "the nasbench API", root)
+
+    @classmethod
     def import_source(cls, path: str | Path, root: Path | None = None) -> "NB101":
         """Read ``path`` (any of :func:`read_source`'s kinds) and unite it with the store in ``root``.
 
         The whole source is read and checked before the store is touched; the united store is
         then built atomically beside the old one (:meth:`TabularStore.build`), so a corrupt file
         or a crash loses nothing already imported."""
-        new = read_source(path)
+        return cls._import(read_source(path), path, root)
+
+    @classmethod
+    def _import(cls, new: Imported, path, root: Path | None) -> "NB101":
         root = Path(root) if root else cls.default_root()
         old = TabularStore.open(root) if TabularStore.exists(root) else None
         if old is not None and old.manifest.benchmark != BENCHMARK:
