@@ -508,8 +508,18 @@ def _nb101_cells(args):
     if args.source is not None and args.source not in covered:
         raise HarnessError(f"--source {args.source}: the NB101 store has no such source",
                            f"use one of {', '.join(covered)} (nas-harness data info nb101)")
-    pool = np.flatnonzero(covered[args.source]) if args.source else np.arange(len(bench))
-    where = f"the {len(pool)} cells of source {args.source}" if args.source else f"the store's {len(pool)} cells"
+    truths = nb101_truths(bench)
+    known = np.zeros(len(bench), bool)
+    for label in truths.accuracies:
+        known |= np.isfinite(truths.columns[label][1])
+    pool = np.flatnonzero(known & (covered[args.source] if args.source else True))
+    # in cell-id order, so that a seed draws the same cells whatever order the sources were imported in
+    pool = pool[np.argsort(bench.cell_ids[pool], kind="stable")]
+    where = (f"the {len(pool)} cells of source {args.source} with an accuracy" if args.source
+             else f"the store's {len(pool)} cells with an accuracy")
+    if not len(pool):
+        raise HarnessError(f"no NB101 cell {'of source ' + args.source + ' ' if args.source else ''}has an accuracy "
+                           "to correlate with", "import nasbench-vis's file or the official tfrecord")
     if args.archs is not None:
         if not 1 <= args.archs <= len(pool):
             raise HarnessError(f"--archs {args.archs} is outside 1..{len(pool)} ({where})",
@@ -524,9 +534,12 @@ def _nb101_cells(args):
         if not hashes:
             raise HarnessError(f"--indices {path} is empty", "give one NB101 module hash per line")
         rows = np.array([bench.index(h) for h in dict.fromkeys(hashes)])
+        if not known[rows].any():
+            raise HarnessError(f"--indices {path}: none of its cells has an accuracy in the NB101 store",
+                               "import nasbench-vis's file or the official tfrecord")
         cells = f"{len(rows)} NB101 cells ({args.indices})"
     ids = bench.cell_ids[rows]
-    return bench.arch, ids, nb101_truths(bench), cells, None
+    return bench.arch, ids, truths, cells, None
 
 
 def cmd_correlate(args) -> int:

@@ -162,7 +162,7 @@ def read_api_pickle(path: Path) -> Imported:
     with open(path, "rb") as handle:
         try:
             state = pickle.load(handle)
-        except (pickle.UnpicklingError, EOFError, ValueError) as err:
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as err:
             raise HarnessError(f"{path} is not a pickle ({type(err).__name__}: {err})",
                                "give the official API's state pickled as {hash: (fixed, computed)}") from None
     if not isinstance(state, dict) or not all(isinstance(v, (tuple, list)) and len(v) == 2 for v in state.values()):
@@ -179,6 +179,10 @@ def read_api(nasbench) -> Imported:
     except AttributeError:
         raise HarnessError(f"{type(nasbench).__name__} is not a nasbench.api.NASBench",
                            "give the object api.NASBench(path) returns") from None
+    missing = [h for h in fixed if h not in computed]
+    if missing:
+        raise HarnessError(f"the nasbench API object has no computed statistics for {len(missing)} cells "
+                           f"(e.g. {missing[0]})", "give the object api.NASBench(path) returns, fully loaded")
     state = {h: (fixed[h], computed[h]) for h in fixed}
     return _from_api_state(state, "api", SourceInfo("nasbench-api", "", "", 0, 0.0, version=getattr(nasbench, "__module__", ""),
                                                     imported_at=time.strftime("%Y-%m-%dT%H:%M:%S")))
@@ -189,13 +193,18 @@ def _from_api_state(state: dict, source_id: str, source: SourceInfo) -> Imported
 
     records = []
     for module_hash, (fixed, computed) in state.items():
-        for epochs, runs in sorted(computed.items()):
-            for run in runs:
-                halfway = {k.removeprefix("halfway_"): v for k, v in run.items() if k.startswith("halfway_")}
-                final = {k.removeprefix("final_"): v for k, v in run.items() if k.startswith("final_")}
-                records.append(NB101Record(str(module_hash), int(epochs), np.asarray(fixed["module_adjacency"]),
-                                           list(fixed["module_operations"]), int(fixed["trainable_parameters"]),
-                                           float("nan"), [{}, halfway, final]))
+        try:
+            for epochs, runs in sorted(computed.items()):
+                for run in runs:
+                    halfway = {k.removeprefix("halfway_"): v for k, v in run.items() if k.startswith("halfway_")}
+                    final = {k.removeprefix("final_"): v for k, v in run.items() if k.startswith("final_")}
+                    records.append(NB101Record(str(module_hash), int(epochs), np.asarray(fixed["module_adjacency"]),
+                                               list(fixed["module_operations"]), int(fixed["trainable_parameters"]),
+                                               float("nan"), [{}, halfway, final]))
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise HarnessError(f"{source.kind}: cell {module_hash} is not in the official API's format "
+                               f"({type(err).__name__}: {err})", "fixed_statistics need module_adjacency, "
+                               "module_operations, trainable_parameters; computed_statistics {epochs: [runs]}") from None
     table, columns, counts = records_to_columns(records)
     source = replace(source, note=f"{counts['cells']} cells, {counts['runs']} runs, budgets {counts['budgets']}")
     return Imported(source_id, source, table, columns)
@@ -209,10 +218,21 @@ def read_vis(path: Path, data: dict | None = None) -> Imported:
     from ..spaces.nb101 import NB101Spec
 
     data = data if data is not None else json.loads(Path(path).read_text())
+    missing = [k for k in ("key", "adjacency", "operations", "trainable_parameters", "final_training_time",
+                           *(f"{e}_final_validation_accuracy" for e in VIS_EPOCHS)) if k not in data]
+    if missing:
+        raise HarnessError(f"{path} has no {', '.join(missing)}", "give nasbench-vis's data-1k.json unchanged")
     n = len(data["key"])
+    if any(len(v) != n for v in data.values() if isinstance(v, list)):
+        raise HarnessError(f"{path}: its lists have different lengths", "give nasbench-vis's data-1k.json unchanged")
     rows = []
     for i in range(n):
-        ops = [OP_NAMES[int(o)] for o in data["operations"][i] if int(o) != PAD]
+        try:
+            ops = [OP_NAMES[int(o)] for o in data["operations"][i] if int(o) != PAD]
+        except (KeyError, TypeError, ValueError):
+            raise HarnessError(f"{path}: cell {i} has an unknown op code in {data['operations'][i]!r:.60}",
+                               "nasbench-vis codes ops -1 input, -2 output, 0 conv3x3, 1 conv1x1, 2 maxpool, -3 "
+                               "padding") from None
         matrix = np.asarray(data["adjacency"][i], dtype=float)[: len(ops), : len(ops)]
         spec = NB101Spec.from_arrays(matrix, ops).pruned()
         if spec.hash() != data["key"][i]:
@@ -232,32 +252,54 @@ def read_vis(path: Path, data: dict | None = None) -> Imported:
 NASLIB_OPS = {0: "input", 1: "output", 2: "maxpool3x3", 3: "conv1x1-bn-relu", 4: "conv3x3-bn-relu"}
 
 
+def _naslib_value(value) -> float:
+    """A NASLib entry's number: a float, or ``{"score": x, ...}`` as NASLib's newer files hold it."""
+    if isinstance(value, dict):
+        value = value.get("score", float("nan"))
+    return float(value)
+
+
 def read_naslib_zc(path: Path, data: dict | None = None) -> Imported:
     """NASLib's ``zc_nasbench101.json``: its training-free scores and a 108-epoch validation accuracy."""
     from ..spaces.nb101 import NB101Spec
 
+    fix = "give NASLib's zc_nasbench101.json unchanged"
     data = data if data is not None else json.loads(Path(path).read_text())
     cells = data["nasbench101"]["cifar10"]
-    rows, values, seen, twins = [], {}, set(), 0
+    if not isinstance(cells, dict) or not cells:
+        raise HarnessError(f"{path}: nasbench101/cifar10 holds no cell", fix)
+    rows, entries, seen, twins = [], [], set(), 0
     for key, entry in cells.items():
-        code = ast.literal_eval(key)
-        if len(code) != 56:
-            raise HarnessError(f"{path}: the key {key[:40]}... has {len(code)} numbers, not 49 + 7",
-                               "give NASLib's zc_nasbench101.json unchanged")
-        ops = [NASLIB_OPS[int(o)] for o in code[49:]]
+        try:
+            code = ast.literal_eval(key)
+            if not isinstance(code, tuple) or len(code) != 56:
+                raise ValueError(f"{len(code) if isinstance(code, tuple) else 'no'} numbers, not 49 + 7")
+            ops = [NASLIB_OPS[int(o)] for o in code[49:]]
+        except (ValueError, SyntaxError, KeyError, TypeError) as err:
+            raise HarnessError(f"{path}: the key {key[:40]!r} is not a NASLib NB101 cell ({err})", fix) from None
         spec = NB101Spec.from_arrays(np.reshape(code[:49], (7, 7)), ops).pruned()
         if spec.hash() in seen:  # an isomorph of a cell listed before: the first one's values are kept
             twins += 1
             continue
         seen.add(spec.hash())
         rows.append(_config_row(spec))
-        for name, value in entry.items():
-            values.setdefault(name, []).append(float(value))
-    columns = {"cifar10/valid/acc@108:one": np.asarray(values.pop("val_accuracy"))}
+        entries.append(entry if isinstance(entry, dict) else {})
+    names = list(dict.fromkeys(name for entry in entries for name in entry))
+    if "val_accuracy" not in names:
+        raise HarnessError(f"{path}: no entry has a val_accuracy", fix)
+    values = {}
+    for name in names:
+        try:
+            values[name] = np.array([_naslib_value(e.get(name, float("nan"))) for e in entries])
+        except (TypeError, ValueError) as err:
+            raise HarnessError(f"{path}: NASLib's {name} is not a number in every entry ({err})", fix) from None
+    columns = {"cifar10/valid/acc@108:one": values.pop("val_accuracy")}
     descriptions = {"cifar10/valid/acc@108:one": "one repeat, which one NASLib does not record"}
     for name, vals in values.items():
-        columns[f"naslib/{name}"] = np.asarray(vals)
+        columns[f"naslib/{name}"] = vals
         descriptions[f"naslib/{name}"] = f"NASLib's precomputed {name} score"
+    if "params" in values:  # NASLib's count in millions, 6 decimals: the exact count (a test checks it)
+        columns["-/params"] = np.rint(values["params"] * 1e6)
     note = f"{len(rows)} cells" + (f" ({twins} further keys are isomorphs of listed cells: the first kept)"
                                    if twins else "")
     return Imported("naslib_zc", SourceInfo.of("naslib-zc", path, note=note), np.array(rows, CONFIG_DTYPE),
@@ -490,6 +532,8 @@ class NB101:
         source that gives only the maximum, nasbench-vis) or "one" (any single repeat: the first
         run, else NASLib's one)."""
         if metric == "params":
+            if not self.store.has("-/params"):
+                return np.full(np.shape(indices), np.nan)
             return np.asarray(self.store.column("-/params"))[np.asarray(indices)]
         key = column_key(split, metric, epochs, halfway)
         derived = {"max": key + ":max", "one": key + ":one"}.get(repeat) if isinstance(repeat, str) else None

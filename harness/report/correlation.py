@@ -57,7 +57,10 @@ def nb101_truths(bench) -> Truths:
                                        ("valid@108", "valid", "mean", "validation accuracy, 108 epochs, mean of the "
                                                                        "repeats"),
                                        ("valid@108:max", "valid", "max", "validation accuracy, 108 epochs, best repeat "
-                                                                         "(nasbench-vis gives only this)")):
+                                                                         "(nasbench-vis gives only this)"),
+                                       ("valid@108:one", "valid", "one", "validation accuracy, 108 epochs, one repeat "
+                                                                         "(NASLib gives only this; the first run "
+                                                                         "where the store has the runs)")):
         try:
             values = bench.query(rows, split=split, epochs=108, repeat=repeat)
         except HarnessError:

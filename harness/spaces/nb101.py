@@ -40,6 +40,7 @@ INPUT = "input"
 OUTPUT = "output"
 MAX_VERTICES = 7
 MAX_EDGES = 9
+FULL_CELLS = 423_624  # distinct cells (official hashes) of the space
 
 Matrix = tuple[tuple[int, ...], ...]
 
@@ -288,12 +289,17 @@ def encode(matrix: np.ndarray, ops: Sequence[str]) -> np.ndarray:
 class NB101StoreSpace:
     """The NB101 cells a store holds, as a search space (the capabilities REA and RS use).
 
-    A cell is its store row. :meth:`sample` draws stored cells uniformly. :meth:`mutate` pads
-    the cell to 7 vertices (the empty vertices get uniformly drawn ops, so an edge flip can add
-    one), applies :func:`mutate_spec` and returns the mutated cell's row. With the full
-    benchmark every valid cell is stored; with only samples (``restricted``) a mutated cell the
-    store lacks is replaced by the stored cell nearest to it (fewest differing bits of
-    :func:`encode`; ties drawn uniformly; never the parent itself).
+    A cell is its store row. :meth:`sample` draws stored cells uniformly (the NB101 paper's
+    random search draws raw specs with ``random_spec`` instead: :func:`sample_spec`; over the
+    full store the two differ in how often small cells come up). :meth:`mutate` mutates the raw
+    7-vertex spec the cell came from, as the official REA carries it from generation to
+    generation (so a dangling edge kept from one mutation can connect a vertex in the next); a
+    sampled cell's raw spec is the stored one padded to 7 vertices with edgeless vertices of
+    uniformly drawn ops. A cell with no valid single mutation (input -> output alone) gives a
+    uniformly drawn cell instead (counted in :attr:`resampled`). With the full benchmark every
+    valid cell is stored; with only samples (``restricted``) a mutated cell outside the space is
+    replaced by the nearest cell in it (fewest differing bits of :func:`encode`; ties drawn
+    uniformly; never the parent), counted in :attr:`replaced`.
     """
 
     def __init__(self, bench, rows: np.ndarray | None = None):
@@ -302,17 +308,19 @@ class NB101StoreSpace:
         if not len(self.rows):
             raise HarnessError("the NB101 search space has no cell", "import a source with accuracies and times")
         self.size = len(self.rows)
-        self.restricted = self.size < 423_624
+        self.restricted = self.size < FULL_CELLS
         self._member = np.zeros(len(bench), bool)
         self._member[self.rows] = True
         self._codes = None
+        self._raw: dict[int, NB101Spec] = {}  # row -> the raw spec a mutation last reached it by
         self.replaced = 0  # mutations that left the space, mapped to the nearest cell in it
+        self.resampled = 0  # cells with no valid mutation, replaced by a drawn cell
 
     def describe(self) -> str:
         if not self.restricted:
             return f"all {self.size:,} NB101 cells"
-        return (f"restricted to {self.size:,} of the 423,624 cells (those of the NB101 store with a reward and a "
-                "cost): a mutation that leaves them is mapped to the nearest of them (Hamming distance of the "
+        return (f"restricted to {self.size:,} of the {FULL_CELLS:,} cells (those of the NB101 store with a reward and "
+                "a cost): a mutation that leaves them is mapped to the nearest of them (Hamming distance of the "
                 "adjacency + op encoding)")
 
     @property
@@ -324,16 +332,26 @@ class NB101StoreSpace:
     def sample(self, n: int, rng) -> np.ndarray:
         return self.rows[np.random.default_rng(rng).integers(self.size, size=n)]
 
-    def mutate(self, index: int, rng) -> int:
-        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    def _raw_spec(self, index: int, rng: np.random.Generator) -> NB101Spec:
+        raw = self._raw.get(int(index))
+        if raw is not None:
+            return raw
         matrix, ops = self.bench.spec(int(index))
         v = len(ops)
         padded = np.zeros((MAX_VERTICES, MAX_VERTICES), int)
         where = list(range(v - 1)) + [MAX_VERTICES - 1]
         padded[np.ix_(where, where)] = matrix
         filler = [OPS[k] for k in rng.integers(len(OPS), size=MAX_VERTICES - v)]
-        full = NB101Spec.from_arrays(padded, [*ops[:-1], *filler, OUTPUT])
-        child = mutate_spec(full, rng).pruned()
+        return NB101Spec.from_arrays(padded, [*ops[:-1], *filler, OUTPUT])
+
+    def mutate(self, index: int, rng) -> int:
+        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        try:
+            raw = mutate_spec(self._raw_spec(index, rng), rng)
+        except HarnessError:  # no single change of this cell gives another valid cell
+            self.resampled += 1
+            return int(self.sample(1, rng)[0])
+        child = raw.pruned()
         try:
             row = self.bench.index(child.hash())
         except HarnessError:
@@ -341,6 +359,7 @@ class NB101StoreSpace:
                 raise
             row = -1
         if row >= 0 and self._member[row]:
+            self._raw[row] = raw
             return row
         self.replaced += 1
         distance = np.count_nonzero(self.codes != encode(np.asarray(child.matrix), child.ops), axis=1)
