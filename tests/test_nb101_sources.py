@@ -64,6 +64,26 @@ def test_naslib_keys_decode_to_cells_whose_parameters_match(tmp_path):
         assert np.asarray(bench.store.column("naslib/synflow"))[row] == entry["synflow"]
 
 
+def test_an_overlapping_source_keeps_every_row_and_value_and_appends_its_new_cells(tmp_path):
+    data = json.loads(require_data(VIS).read_text())
+    n = len(data["key"])
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({k: v[: 2 * n // 3] for k, v in data.items()}))
+    second.write_text(json.dumps({k: v[n // 3:] for k, v in data.items()}))  # a third overlaps
+    root = tmp_path / "nb101"
+    a = NB101.import_source(first, root)
+    hashes_a = list(a.hashes)
+    rows_a = np.arange(len(hashes_a))
+    values_a = a.query(rows_a, split="valid", epochs=108, repeat="max")
+    b = NB101.import_source(second, root)
+    assert b.hashes[: len(hashes_a)] == hashes_a and len(b) == n  # old rows unmoved, new cells appended
+    assert np.array_equal(b.query(rows_a, split="valid", epochs=108, repeat="max"), values_a)
+    assert b.hashes == data["key"]
+    hashes_b = list(b.hashes)
+    c = NB101.import_source(require_data(SAMPLE), root)
+    assert c.hashes[:n] == hashes_b and c.sources_of()["tfrecord"][n:].all()
+
+
 def test_sources_unite_by_hash_and_rows_never_move(united):
     bench, root = united
     before = NB101.open(root)
@@ -136,7 +156,12 @@ def test_the_default_store_is_imported_from_the_data_folder_when_missing(tmp_pat
     require_data(VIS)
     bench = NB101.open()
     assert {"tfrecord", "vis", "naslib_zc"} <= set(bench.sources_of())
-    assert NB101.open().hashes == bench.hashes  # opened, not imported again
+
+    def no_import(*args, **kwargs):
+        raise AssertionError("the store exists: NB101.open must not import again")
+
+    monkeypatch.setattr(NB101, "import_source", no_import)
+    assert NB101.open().hashes == bench.hashes
 
 
 def test_a_loaded_official_api_object_is_a_source(tmp_path):

@@ -36,7 +36,7 @@ def test_nested_samples_are_prefixes_of_one_permutation():
         nested_sample(1001, 3, 1000)
 
 
-def test_correlate_nb101_scores_store_cells_by_id_and_compares_with_abdelfattah(home, capsys):
+def test_correlate_nb101_scores_store_cells_by_id_and_compares_with_abdelfattah(home, capsys, monkeypatch):
     out = home / "c101"
     argv = ["correlate", "--space", "nb101", "--source", "vis", "--dataset", "cifar10", "--estimators",
             "synflow,params", "--archs", "5", "--batch-size", "8", "--n-boot", "20", "--out", str(out)]
@@ -55,9 +55,24 @@ def test_correlate_nb101_scores_store_cells_by_id_and_compares_with_abdelfattah(
     assert row.published_truth == "test@108" and row.truth == "valid@108:max" and row.published_cells == 423624
     assert "423,624" in (out / "published.md").read_text()
     capsys.readouterr()
-    assert main(argv) == 0  # every score read back from the run store (keyed by the cell id, not the row)
+    # the same cells in a store built in another order (other rows): every score is read back by cell id
+    import shutil
+
+    import harness.estimators.run as run
+
+    shutil.rmtree(bench.store.root)
+    for name in reversed(SOURCES):
+        NB101.import_source(require_data(name))
+    assert NB101.open().hashes != bench.hashes
+
+    def no_scoring(task):
+        raise AssertionError(f"{task} was computed again: it is in the run store")
+
+    monkeypatch.setattr(run, "compute_score", no_scoring)
+    assert main(argv) == 0
     again = pd.read_csv(out / "scores.csv")
-    assert np.array_equal(again.score, scores.score)
+    assert set(again["index"]) == ids and np.array_equal(again.sort_values(["index", "estimator"]).score,
+                                                         scores.sort_values(["index", "estimator"]).score)
 
 
 @pytest.mark.parametrize("extra, words", [(["--archs", "5000", "--source", "vis"], "outside 1.."),
@@ -73,6 +88,24 @@ def test_correlate_nb101_bad_input_is_one_line(home, capsys, extra, words):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and "\n" not in err, err
+
+
+def test_mutation_carries_the_raw_spec_and_survives_a_cell_without_mutations(home):
+    from harness.spaces.nb101 import NB101Spec
+
+    bench = NB101.open()
+    space = NB101StoreSpace(bench)
+    rng = np.random.default_rng(1)
+    trivial = NB101Spec.from_arrays([[0, 1], [0, 0]], ["input", "output"]).hash()
+    if trivial in set(bench.hashes):  # NASLib lists raw specs that prune to input -> output
+        assert space.mutate(bench.index(trivial), rng) >= 0 and space.resampled == 1
+    reached = {}
+    for parent in space.sample(60, rng):
+        child = space.mutate(int(parent), rng)
+        if child in space._raw:
+            reached[child] = space._raw[child]
+    assert reached and all(raw.num_vertices == 7 for raw in reached.values())
+    assert all(raw.hash() == bench.hashes[row] for row, raw in reached.items())
 
 
 def test_restricted_mutation_stays_in_the_space_and_never_returns_the_parent(home):

@@ -211,6 +211,7 @@ def _from_api_state(state: dict, source_id: str, source: SourceInfo) -> Imported
 
 
 VIS_EPOCHS = (4, 12, 36, 108)
+OFFICIAL_SOURCES = ("tfrecord", "api")  # their cell layout is the official file's
 
 
 def read_vis(path: Path, data: dict | None = None) -> Imported:
@@ -332,11 +333,12 @@ def read_source(path: str | Path) -> Imported:
     raise HarnessError(f"{path}: no NB101 reader for {path.suffix or 'a file without a suffix'}", f"give {SOURCE_KINDS}")
 
 
-def unite(old: "TabularStore | None", new: Imported) -> tuple[np.ndarray, dict, dict, dict]:
-    """``old`` plus ``new``: (table, kept, columns, counts). Old rows come first and unmoved, new
-    cells are appended. ``kept``: key -> (values, origin, description) of the old columns the new
-    source does not give; ``columns``: key -> values of the ones it gives (its values over the
-    old ones where it has them), all padded with NaN to the united rows."""
+def unite(old: "TabularStore | None", new: Imported) -> tuple[np.ndarray, dict, dict, dict, dict]:
+    """``old`` plus ``new``: (table, kept, columns, origins, counts). Old rows come first and
+    unmoved, new cells are appended. ``kept``: key -> (values, origin, description) of the old
+    columns the new source does not give; ``columns``: key -> values of the ones it gives (its
+    values over the old ones where it has them), all padded with NaN to the united rows;
+    ``origins``: key -> the sources of a given column that keeps other sources' values."""
     old_table = np.asarray(old.configs) if old is not None else np.zeros(0, CONFIG_DTYPE)
     position = {h: i for i, h in enumerate(old_table["hash"].tolist())}
     fresh = [i for i, h in enumerate(new.table["hash"].tolist()) if h not in position]
@@ -351,15 +353,26 @@ def unite(old: "TabularStore | None", new: Imported) -> tuple[np.ndarray, dict, 
         out[: len(values)] = values
         return out
 
+    if new.source_id in OFFICIAL_SOURCES and len(fresh) < len(new):
+        # a cell another source gave first takes the official file's layout (vertex order), so its
+        # network, and so its scores, are the same whichever order the sources were imported in
+        table["matrix"][rows], table["ops"][rows] = new.table["matrix"], new.table["ops"]
     kept: dict[str, tuple] = {}
     if old is not None:
         for key in old.keys():
             info = old.manifest.columns[key]
             kept[key] = (pad(np.asarray(old.column(key))), info.source, info.description)
-    columns = {}
+    columns, origins = {}, {}
+    mine = np.zeros(n, bool)
+    mine[rows] = True
     for key, values in {**new.columns, f"-/source:{new.source_id}": np.ones(len(new))}.items():
         values = np.asarray(values, float)
-        united = kept.pop(key)[0] if key in kept else np.full((n,) + values.shape[1:], np.nan)
+        before = kept.pop(key) if key in kept else None
+        united = before[0] if before is not None else np.full((n,) + values.shape[1:], np.nan)
+        if before is not None and before[1] != new.source_id:
+            finite = np.isfinite(united) if united.ndim == 1 else np.isfinite(united).any(axis=-1)
+            if (finite & ~mine).any():  # the old source's values for other cells stay
+                origins[key] = "+".join(dict.fromkeys(before[1].split("+") + [new.source_id]))
         both = np.isfinite(united[rows]) & np.isfinite(values)
         if both.any():
             delta = float(np.max(np.abs(united[rows][both] - values[both])))
@@ -371,7 +384,7 @@ def unite(old: "TabularStore | None", new: Imported) -> tuple[np.ndarray, dict, 
         target[given] = values[given]
         united[rows] = target
         columns[key] = united
-    return table, kept, columns, {"new_cells": len(fresh), "cells": n}
+    return table, kept, columns, origins, {"new_cells": len(fresh), "cells": n}
 
 
 @dataclass
@@ -412,7 +425,10 @@ class NB101:
         folder = data_root()
         if folder is None:
             return []
-        return [folder / "nb101" / name for name in DATA_FILES if (folder / "nb101" / name).is_file()]
+        found = [folder / "nb101" / name for name in DATA_FILES if (folder / "nb101" / name).is_file()]
+        tfrecords = [f for f in found if f.suffix == ".tfrecord"]
+        # the first tfrecord (the largest: full, only108, then the sample) holds the others' cells
+        return tfrecords[:1] + [f for f in found if f.suffix != ".tfrecord"]
 
     @classmethod
     def import_tfrecord(cls, path: str | Path, root: Path | None = None) -> "NB101":
@@ -436,18 +452,20 @@ class NB101:
     @classmethod
     def _import(cls, new: Imported, path, root: Path | None) -> "NB101":
         root = Path(root) if root else cls.default_root()
-        old = TabularStore.open(root) if TabularStore.exists(root) else None
-        if old is not None and old.manifest.benchmark != BENCHMARK:
-            raise HarnessError(f"{root} holds a {old.manifest.benchmark} store", "give an NB101 store folder")
-        table, kept, columns, counts = unite(old, new)
-        ids = [cell_id(h.decode()) for h in table["hash"]]
-        if len(set(ids)) != len(ids):
-            raise HarnessError(f"two NB101 cells in {root} share the first 15 hex digits of their hash",
-                               "report this: the run store's cell ids would collide")
-        sources = dict(old.manifest.sources) if old is not None else {}
-        sources[new.source_id] = new.source
+        counts: dict = {}
 
-        def fill(folder: Path) -> None:
+        def fill(folder: Path) -> None:  # runs under the store's lock: the old store is read there
+            old = TabularStore.open(root) if TabularStore.exists(root) else None
+            if old is not None and old.manifest.benchmark != BENCHMARK:
+                raise HarnessError(f"{root} holds a {old.manifest.benchmark} store", "give an NB101 store folder")
+            table, kept, columns, origins, counted = unite(old, new)
+            counts.update(counted)
+            ids = [cell_id(h.decode()) for h in table["hash"]]
+            if len(set(ids)) != len(ids):
+                raise HarnessError(f"two NB101 cells in {root} share the first 15 hex digits of their hash",
+                                   "report this: the run store's cell ids would collide")
+            sources = dict(old.manifest.sources) if old is not None else {}
+            sources[new.source_id] = new.source
             store = TabularStore.create(folder, BENCHMARK, table, list(range(REPEATS)))
             by_origin: dict[str, dict] = {}
             for key, (values, origin, description) in kept.items():
@@ -457,12 +475,8 @@ class NB101:
                 store.write(first, {k: v for k, (v, _) in group.items()}, {k: d for k, (_, d) in group.items()},
                             source_id=origin)
             store.write(new.source, columns, new.descriptions, source_id=new.source_id)
-            for key in columns:  # a column the old store had for other cells: both sources made it
-                if key in (old.manifest.columns if old is not None else {}):
-                    previous = old.manifest.columns[key].source
-                    if previous != new.source_id and np.isfinite(np.asarray(columns[key])[:len(old.configs)]).any():
-                        store.manifest.columns[key] = replace(store.manifest.columns[key], source="+".join(
-                            dict.fromkeys(previous.split("+") + [new.source_id])))
+            for key, origin in origins.items():  # a column another source gave for other cells: both made it
+                store.manifest.columns[key] = replace(store.manifest.columns[key], source=origin)
             store.manifest.sources = sources
             store._commit()
 

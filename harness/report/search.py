@@ -177,7 +177,8 @@ def write_search_report(runs: pd.DataFrame, out: Path, cells_budget: int | None,
                            "repeats (`:max`: the best repeat, all nasbench-vis gives; NaN where the store lacks it). ")
                 + f"{clocks}. `within_2se`: |delta| <= 2 standard errors (`consistent` in harness/report/search.py: "
                 "of the difference of the two means, or, for a published mean over at most 10 runs, of our protocol's "
-                "mean over as many runs; empty with fewer than 2 of our runs). Published numbers: `baselines/nb201_search.csv`.", digits=2)
+                "mean over as many runs; empty with fewer than 2 of our runs)."
+                + (" Published numbers: `baselines/nb201_search.csv`." if benchmark == "NB201" else ""), digits=2)
     return summary
 
 

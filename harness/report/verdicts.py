@@ -237,7 +237,7 @@ def zero_cost_nb101(root: Path, found: list[tuple[Path, pd.DataFrame, dict]]) ->
                                where=_rel(path, root))
                 diffs = []
                 if r.truth != p.truth:
-                    diffs.append(f"truth {r.truth} vs {p.truth} (the store has no test accuracy for these cells)")
+                    diffs.append(f"truth {r.truth} vs {p.truth} (the store's {p.truth} covers fewer of these cells)")
                 for key, want in (("batch_size", int(p.batch_size)), ("batch_seed", int(p.batch_seed))):
                     if key in opts and opts[key] is not None and int(opts[key]) != want:
                         diffs.append(f"{key.replace('_', ' ')} {opts[key]} vs {want}")

@@ -160,12 +160,13 @@ def nb101_accuracy_columns(bench) -> dict[str, np.ndarray]:
 
 def nb101_runs_frame(results: list[SearchResult], bench, budget: Budget) -> pd.DataFrame:
     accs = nb101_accuracy_columns(bench)
+    hashes = bench.hashes
     rows = []
     for res in results:
         chose = res.chosen >= 0
         row = {"run": res.run, "seed": res.seed, "strategy": res.strategy, "estimator": res.estimator,
                "dataset": "cifar10", "budget": str(budget), "index": res.chosen,
-               "hash": bench.hashes[res.chosen] if chose else "", "simulated_s": res.simulated_s,
+               "hash": hashes[res.chosen] if chose else "", "simulated_s": res.simulated_s,
                "wall_s": res.wall_s, "cells": res.cells, "distinct": res.distinct, "failures": res.failures}
         row.update({label: float(values[res.chosen]) if chose else np.nan for label, values in accs.items()})
         rows.append(row)
