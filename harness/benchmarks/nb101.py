@@ -485,9 +485,20 @@ class NB101:
         return cls(store)
 
     def sources_of(self) -> dict[str, np.ndarray]:
-        """source id -> the rows (bool) of the cells that source covers."""
-        return {k.removeprefix("-/source:"): np.isfinite(np.asarray(self.store.column(k)))
-                for k in self.store.keys() if k.startswith("-/source:")}
+        """source id -> the rows (bool) of the cells that source covers. A store written before the
+        ``-/source:`` markers existed: the rows where a column that source wrote has a value."""
+        cover = {k.removeprefix("-/source:"): np.isfinite(np.asarray(self.store.column(k)))
+                 for k in self.store.keys() if k.startswith("-/source:")}
+        for sid in self.store.manifest.sources:
+            if sid in cover:
+                continue
+            rows = np.zeros(len(self), bool)
+            for key, info in self.store.manifest.columns.items():
+                if sid in info.source.split("+") and key != "-/params":
+                    values = np.asarray(self.store.column(key))
+                    rows |= np.isfinite(values) if values.ndim == 1 else np.isfinite(values).any(axis=-1)
+            cover[sid] = rows
+        return cover
 
     def __len__(self) -> int:
         return int(self.store.manifest.n_configs)
