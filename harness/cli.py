@@ -917,8 +917,10 @@ def _search_nb101(args, budget, options, out) -> int:
     runs = nb101_runs_frame(results, bench, budget)
     context = (f"{args.runs} runs of {args.strategy} ({', '.join(f'{k}={v}' for k, v in options.items()) or 'defaults'})"
                f" with {evaluator.name} on NB101 CIFAR-10, budget {budget}, seed {args.seed}. Space: "
-               f"{space.describe()}; {space.replaced} of the runs' mutations left the store. Cost per query: "
-               f"{evaluator.cost_note}. No published NB101 search number is compared here (baselines/ has none).")
+               f"{space.describe()}; {space.replaced:,} of the runs' {space.mutations:,} mutations left it"
+               + (f", {space.resampled:,} had no valid mutation (a drawn cell instead)" if space.resampled else "")
+               + ". Cost per query: "
+               + f"{evaluator.cost_note}. No published NB101 search number is compared here (baselines/ has none).")
     incidental_wall = budget.clock != "wall"
     summary = write_search_report(runs, out, budget.cells, context,
                                   options=" ".join(f"{k}={v}" for k, v in options.items()),

@@ -313,6 +313,7 @@ class NB101StoreSpace:
         self._member[self.rows] = True
         self._codes = None
         self._raw: dict[int, NB101Spec] = {}  # row -> the raw spec a mutation last reached it by
+        self.mutations = 0
         self.replaced = 0  # mutations that left the space, mapped to the nearest cell in it
         self.resampled = 0  # cells with no valid mutation, replaced by a drawn cell
 
@@ -346,6 +347,7 @@ class NB101StoreSpace:
 
     def mutate(self, index: int, rng) -> int:
         rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        self.mutations += 1
         try:
             raw = mutate_spec(self._raw_spec(index, rng), rng)
         except HarnessError:  # no single change of this cell gives another valid cell
