@@ -277,7 +277,42 @@ def check_out_of_memory(device: torch.device) -> Check:
     return outcome
 
 
-CHECKS = (("environment", check_environment), ("estimators", check_estimators), ("host syncs", check_host_syncs),
+#: the NB101 Inception-like cell of the benchmark's README (2,694,282 parameters), as JSON
+NB101_CELL = ('{"matrix": [[0,1,1,1,0,1,0],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],[0,0,0,0,1,0,0],[0,0,0,0,0,0,1],'
+              '[0,0,0,0,0,0,1],[0,0,0,0,0,0,0]], "ops": ["input","conv1x1-bn-relu","conv3x3-bn-relu",'
+              '"conv3x3-bn-relu","conv3x3-bn-relu","maxpool3x3","output"]}')
+NB101_ESTIMATORS = ("synflow", "grad_norm", "naswot", "jacob_cov", "snip")
+
+
+def check_nb101(device: torch.device, batch_size: int = 16) -> Check:
+    """The NB101 network (the full-size Inception-like cell, 128-512 channels) scored by five
+    estimators on ``device``, and on CUDA against the CPU as :func:`check_estimators` does."""
+    from .estimators.run import EstimatorSpec, score_network
+
+    cpu = torch.device("cpu")
+    cpu_batch = _batch(cpu, batch_size)
+    dev_batch = _batch(device, batch_size) if device.type != "cpu" else cpu_batch
+    rows, bad = {}, []
+    for name in NB101_ESTIMATORS:
+        ours = score_network(NB101_CELL, "cifar10", EstimatorSpec(name, ""), dev_batch, 11, device, space="nb101")
+        row = {"estimator": name, "score": ours.score, "seconds": ours.seconds, "error": ours.error}
+        if not ours.ok:
+            bad.append(f"{name} ({ours.error})")
+        if device.type != "cpu":
+            ref = score_network(NB101_CELL, "cifar10", EstimatorSpec(name, ""), cpu_batch, 11, cpu, space="nb101")
+            row |= {"cpu_score": ref.score, "cpu_seconds": ref.seconds}
+            bad += agreement(name, {0: row})
+        rows[name] = row
+    if bad:
+        return Check("nb101", "fail", "off: " + ", ".join(bad), values=rows)
+    where = "on the CPU (GPU agreement untested: no GPU)" if device.type == "cpu" else \
+        f"within {REL_TOL:g} of the CPU's"
+    return Check("nb101", "pass", f"{len(rows)} estimators on the NB101 Inception-like cell, batch {batch_size}, "
+                 + where, values=rows)
+
+
+CHECKS = (("environment", check_environment), ("estimators", check_estimators), ("nb101", check_nb101),
+          ("host syncs", check_host_syncs),
           ("training", check_training), ("supernet", check_supernet), ("speed", check_speed),
           ("out of memory", check_out_of_memory))
 

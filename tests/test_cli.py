@@ -197,7 +197,8 @@ def test_every_block_lives_in_one_document():
 
 
 README_BLOCKS = ["REPORT", "NB201_OPTIMUM", "NB201_FIDELITY", "SEARCH_TABLE", "TRAINING_FREE_1000", "NASLIB_AGREEMENT",
-                 "BPE_NB201_CPU", "SUPERNET_TABLE", "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP", "BENCHMARKS"]
+                 "BPE_NB201_CPU", "SUPERNET_TABLE", "SEARCH_BPE_CPU", "BPE_REPLAY", "MIP", "BENCHMARKS", "NB101_SEARCH",
+                 "NB101_CORRELATION"]
 
 
 @pytest.mark.parametrize("name", README_BLOCKS)

@@ -151,6 +151,7 @@ def test_selftest_runs_every_check_on_this_machine_and_writes_them(tmp_path, cap
     plugins = sum(ESTIMATORS.origin(n) != "nas-harness" for n in ESTIMATORS.list())  # the example package's
     assert len(checks["estimators"]["values"]) == (17 + plugins) * 3  # every estimator and variant on three cells
     assert checks["speed"]["values"]["naswot"]["cpu_cells_per_s"] > 0
+    assert set(checks["nb101"]["values"]) == {"synflow", "grad_norm", "naswot", "jacob_cov", "snip"}
     assert "supernet" in capsys.readouterr().out and (tmp_path / "selftest.md").exists()
 
 
