@@ -133,6 +133,13 @@ def test_rea_and_random_search_run_on_the_nb101_store(home):
         rewards = [h[1] for h in result.history]
         assert result.chosen == result.history[int(np.argmax(rewards))][0]
         assert {h[0] for h in result.history} <= set(space.rows.tolist())
+    # runs are independent: each starts with the space's raw specs forgotten
+    seen = []
+    space._raw[int(space.rows[0])] = "left by an earlier run"
+    space.reset = lambda: (seen.append(dict(space._raw)), NB101StoreSpace.reset(space))
+    run_strategy("rea", space, evaluator, budget, seed=0, run=1)
+    assert seen and "left by an earlier run" in seen[0].values()
+    assert "left by an earlier run" not in space._raw.values()
     # a query of a tfrecord cell draws one of its three repeats and charges that run's time
     row = int(np.flatnonzero(bench.sources_of()["tfrecord"])[0])
     got = {evaluator.evaluate(row, np.random.default_rng(s)).reward for s in range(30)}

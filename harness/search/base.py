@@ -224,6 +224,9 @@ def run_strategy(name: str, space, evaluator: Evaluator, budget: Budget, seed: i
     """One run of strategy ``name``; its rng is ``np.random.default_rng([seed, run])``."""
     entry = STRATEGIES.get(name)
     check_options(name, options)
+    reset = getattr(space, "reset", None)
+    if reset is not None:  # a space that remembers something within a run (NB101: raw specs) starts afresh
+        reset()
     rng = np.random.default_rng([seed, run])
     tracker = Tracker(budget, evaluator)
     start = time.perf_counter()

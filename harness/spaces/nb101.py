@@ -317,6 +317,10 @@ class NB101StoreSpace:
         self.replaced = 0  # mutations that left the space, mapped to the nearest cell in it
         self.resampled = 0  # cells with no valid mutation, replaced by a drawn cell
 
+    def reset(self) -> None:
+        """Forget the raw specs (each search run starts afresh: runs are independent)."""
+        self._raw.clear()
+
     def describe(self) -> str:
         if not self.restricted:
             return f"all {self.size:,} NB101 cells"
