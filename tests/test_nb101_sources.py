@@ -185,3 +185,25 @@ def test_a_loaded_official_api_object_is_a_source(tmp_path):
     with pytest.raises(HarnessError) as err:
         NB101.import_api(object(), root)
     assert "is not a nasbench.api.NASBench" in one_line(err.value)
+
+
+def test_a_store_written_before_the_source_markers_still_says_what_each_source_covers(tmp_path):
+    """The first NB101 importer wrote no -/source: columns: coverage comes from the source's columns."""
+    from harness.benchmarks.nb101 import BENCHMARK, REPEATS, records_to_columns
+    from harness.benchmarks.nb101_tfrecord import read_records
+    from harness.benchmarks.store import SourceInfo, TabularStore
+
+    path = require_data(SAMPLE)
+    table, columns, _ = records_to_columns(read_records(path))
+
+    def fill(folder):
+        store = TabularStore.create(folder, BENCHMARK, table, list(range(REPEATS)))
+        store.write(SourceInfo.of("tfrecord", path), columns, source_id="tfrecord")
+
+    root = tmp_path / "nb101"
+    TabularStore.build(root, fill)
+    old = NB101.open(root)
+    assert not any(k.startswith("-/source:") for k in old.store.keys())
+    assert old.sources_of()["tfrecord"].all()
+    united = NB101.import_source(require_data(VIS), root)  # a later import keeps the old cells' coverage
+    assert united.sources_of()["tfrecord"][: len(table)].all() and united.sources_of()["vis"][len(table):].all()
