@@ -6,7 +6,7 @@
 #   ./reproduce.sh test     the test suite (what CI runs); extra arguments go to pytest
 #   ./reproduce.sh slow     the tests marked slow (excluded from CI)
 #   ./reproduce.sh bench    the performance benchmarks in perf/ (pytest-benchmark, ratios against baselines)
-#   ./reproduce.sh long     the long experiments (about 14 h on 2 CPU cores; run nothing else beside
+#   ./reproduce.sh long     the long experiments (about 20 h on 2 CPU cores; run nothing else beside
 #                           them): 1,000-cell training-free correlation tables (NB201, NB101), NASLib agreement,
 #                           naswot and epe_nas on all 15,625 cells, N-sample training-free searches,
 #                           BPE with real training, MIP on real training, supernets, BPE-reward searches
@@ -153,7 +153,7 @@ case "$job" in
     done
     nas-harness report search results/search/*/ --out results/search
     # NB101: Abdelfattah et al.'s six proxies and NASWOT on nasbench-vis's 1,000 cells, batch 64, batch seed 42
-    # (about 8 h on 2 CPU cores: the networks have 128-512 channels; resumable, and the cells are scored in the
+    # (about 12 h on 2 CPU cores, 45 s per cell single-threaded, grasp 31 s of it: the networks have 128-512 channels; resumable, and the cells are scored in the
     # order of the seeded sample, so --archs 100 or 300 afterwards gives a complete smaller table from the cache)
     nas-harness correlate --space nb101 --source vis --dataset cifar10 \
       --estimators synflow,jacob_cov,grad_norm,snip,fisher,naswot,grasp --archs 1000 --seed 0 \
