@@ -153,7 +153,7 @@ case "$job" in
     done
     nas-harness report search results/search/*/ --out results/search
     # NB101: Abdelfattah et al.'s six proxies and NASWOT on nasbench-vis's 1,000 cells, batch 64, batch seed 42
-    # (about 12 h on 2 CPU cores, 45 s per cell single-threaded, grasp 31 s of it: the networks have 128-512 channels; resumable, and the cells are scored in the
+    # (about 12 h on 2 CPU cores, about 50 s per cell single-threaded, grasp 31 s of it: the networks have 128-512 channels; resumable, and the cells are scored in the
     # order of the seeded sample, so --archs 100 or 300 afterwards gives a complete smaller table from the cache)
     nas-harness correlate --space nb101 --source vis --dataset cifar10 \
       --estimators synflow,jacob_cov,grad_norm,snip,fisher,naswot,grasp --archs 1000 --seed 0 \
