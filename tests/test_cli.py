@@ -183,7 +183,7 @@ def test_readme_tables_are_the_results(tmp_path):
         assert stale(root / rel, root / "results", blocks=document_blocks(rel)) == [], rel
     blocks = document_blocks("docs/reproduction.md")
     copy = tmp_path / "reproduction.md"
-    copy.write_text((root / "docs" / "reproduction.md").read_text().replace("| rea |", "| REA typed by hand |"))
+    copy.write_text((root / "docs" / "reproduction.md").read_text().replace("| rea |", "| REA typed by hand |", 1))
     assert stale(copy, root / "results", blocks=blocks) == ["SEARCH_TABLE"]
     assert update(copy, root / "results", blocks) == ["SEARCH_TABLE"] and stale(copy, root / "results", blocks=blocks) == []
     assert copy.read_text() == (root / "docs" / "reproduction.md").read_text()
@@ -301,7 +301,7 @@ def test_readme_block_without_its_results_is_left_as_it_is(tmp_path, caplog):
     blocks = document_blocks("docs/reproduction.md")
     guide = tmp_path / "reproduction.md"
     original = (root / "docs" / "reproduction.md").read_text()
-    guide.write_text(original.replace("| rea |", "| REA typed by hand |"))
+    guide.write_text(original.replace("| rea |", "| REA typed by hand |", 1))
     with caplog.at_level(logging.WARNING, logger="harness.report.readme"):
         assert update(guide, results, blocks) == ["SEARCH_TABLE"]
     assert guide.read_text() == original  # every other block as it was
