@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from harness.benchmarks.nb101 import CONFIG_DTYPE, FULL_CELLS, NB101, REPEATS, column_key, records_to_columns
-from harness.benchmarks.nb101_tfrecord import crc32c_python, read_records
+from harness.benchmarks.nb101_tfrecord import crc32c_python, metrics_class, read_records
 from harness.benchmarks.store import SourceInfo, TabularStore
 
 from .conftest import record
@@ -68,30 +68,6 @@ def tfrecord(tmp_path_factory):
     return path
 
 
-def _metrics_class():
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    fdp = descriptor_pb2.FileDescriptorProto(name="model_metrics_bench.proto", package="nasbench_bench",
-                                             syntax="proto2")
-    ev = fdp.message_type.add(name="EvaluationData")
-    double = descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE
-    optional = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
-    for number, name in enumerate(("current_epoch", "training_time", "train_accuracy", "validation_accuracy",
-                                   "test_accuracy"), start=1):
-        ev.field.add(name=name, number=number, type=double, label=optional)
-    ev.field.add(name="checkpoint_path", number=6, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                 label=optional)
-    mm = fdp.message_type.add(name="ModelMetrics")
-    mm.field.add(name="evaluation_data", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                 type_name=".nasbench_bench.EvaluationData", label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
-    mm.field.add(name="trainable_parameters", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
-                 label=optional)
-    mm.field.add(name="total_time", number=3, type=double, label=optional)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("nasbench_bench.ModelMetrics"))
-
-
 def _masked(data: bytes) -> int:
     crc = crc32c_python(data)
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
@@ -99,7 +75,7 @@ def _masked(data: bytes) -> int:
 
 def _plain_loop(path) -> dict:
     """The official API's reading loop (nasbench/api.py), with TF's iterator replaced by plain Python."""
-    metrics_class = _metrics_class()
+    message = metrics_class()
     fixed, computed = {}, {}
     with open(path, "rb") as f:
         while True:
@@ -113,7 +89,7 @@ def _plain_loop(path) -> dict:
             module_hash, epochs, raw_adjacency, raw_operations, raw_metrics = json.loads(data.decode("utf-8"))
             dim = int(np.sqrt(len(raw_adjacency)))
             adjacency = np.array([int(e) for e in list(raw_adjacency)], dtype=np.int8).reshape(dim, dim)
-            metrics = metrics_class.FromString(base64.b64decode(raw_metrics))
+            metrics = message.FromString(base64.b64decode(raw_metrics))
             if module_hash not in fixed:
                 fixed[module_hash] = {"module_adjacency": adjacency, "module_operations": raw_operations.split(","),
                                       "trainable_parameters": metrics.trainable_parameters}

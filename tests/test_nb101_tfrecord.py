@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harness.benchmarks.nb101_tfrecord import (CorruptRecord, crc32c, crc32c_python, decode_model_metrics,
                                               decode_model_metrics_python, iter_frames,
-                                              masked_crc32c, read_records)
+                                              masked_crc32c, metrics_class, read_records)
 from tests.conftest import require_data
 
 SAMPLE = "nb101/nasbench_only108_sample30.tfrecord"
@@ -124,35 +124,11 @@ def test_arbitrary_bytes_are_read_or_refused_never_a_crash(data):
         assert "\n" not in str(err) and "at byte" in str(err)
 
 
-def _metrics_class():
-    """ModelMetrics built with the maintained protobuf package from the official .proto's fields."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    fdp = descriptor_pb2.FileDescriptorProto(name="model_metrics_test.proto", package="nasbench_test", syntax="proto2")
-    ev = fdp.message_type.add(name="EvaluationData")
-    for number, name in enumerate(("current_epoch", "training_time", "train_accuracy", "validation_accuracy",
-                                   "test_accuracy"), start=1):
-        ev.field.add(name=name, number=number, type=descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE,
-                     label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    ev.field.add(name="checkpoint_path", number=6, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                 label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    mm = fdp.message_type.add(name="ModelMetrics")
-    mm.field.add(name="evaluation_data", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                 type_name=".nasbench_test.EvaluationData", label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
-    mm.field.add(name="trainable_parameters", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
-                 label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    mm.field.add(name="total_time", number=3, type=descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE,
-                 label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("nasbench_test.ModelMetrics"))
-
-
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(*[st.floats(allow_nan=False, width=32)] * 5, st.text(max_size=8)), max_size=4),
        st.integers(-2**31, 2**31 - 1), st.floats(allow_nan=False))
 def test_the_decoder_agrees_with_the_protobuf_package(evaluations, params, total):
-    cls = _metrics_class()
+    cls = metrics_class()
     msg = cls(trainable_parameters=params, total_time=total)
     for epoch, t, tr, va, te, ckpt in evaluations:
         msg.evaluation_data.add(current_epoch=epoch, training_time=t, train_accuracy=tr, validation_accuracy=va,

@@ -68,6 +68,16 @@ def column_key(split: str, metric: str, epochs: int, halfway: bool = False) -> s
     return f"cifar10/{split}/{metric}@{epochs}" + (":halfway" if halfway else "")
 
 
+def _padded(matrix, ops) -> tuple[np.ndarray, np.ndarray]:
+    """A V x V adjacency and V op names as the store keeps them: 7 x 7 int8, 7 codes padded with PAD."""
+    v = len(ops)
+    padded = np.zeros((7, 7), np.int8)
+    padded[:v, :v] = np.asarray(matrix, np.int8)
+    codes = np.full(7, PAD, np.int8)
+    codes[:v] = [OP_CODES[o] for o in ops]
+    return padded, codes
+
+
 def records_to_columns(records) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
     """(configuration table, columns, counts) from an iterable of :class:`NB101Record`."""
     index: dict[str, int] = {}
@@ -80,16 +90,11 @@ def records_to_columns(records) -> tuple[np.ndarray, dict[str, np.ndarray], dict
             if len(r.ops) > 7:
                 raise HarnessError(f"cell {r.module_hash} has {len(r.ops)} vertices", "NB101 cells have at most 7")
             i = index[r.module_hash] = len(configs)
-            matrix = np.zeros((7, 7), np.int8)
-            v = len(r.ops)
-            matrix[:v, :v] = r.matrix
-            ops = np.full(7, PAD, np.int8)
             try:
-                ops[:v] = [OP_CODES[o] for o in r.ops]
+                configs.append((r.module_hash.encode(), *_padded(r.matrix, r.ops)))
             except KeyError as err:
                 raise HarnessError(f"cell {r.module_hash} has the unknown operation {err.args[0]!r}",
                                    f"NB101 operations are {', '.join(OP_CODES)}") from None
-            configs.append((r.module_hash.encode(), matrix, ops))
             params[i] = r.trainable_parameters
         runs.setdefault((i, r.epochs), []).append(r)
     n = len(configs)
@@ -141,12 +146,7 @@ class Imported:
 
 def _config_row(spec) -> tuple:
     """(hash, 7 x 7 adjacency, 7 op codes) of a pruned :class:`~harness.spaces.nb101.NB101Spec`."""
-    v = spec.num_vertices
-    matrix = np.zeros((7, 7), np.int8)
-    matrix[:v, :v] = np.asarray(spec.matrix, np.int8)
-    ops = np.full(7, PAD, np.int8)
-    ops[:v] = [OP_CODES[o] for o in spec.ops]
-    return spec.hash().encode(), matrix, ops
+    return (spec.hash().encode(), *_padded(spec.matrix, spec.ops))
 
 
 def read_tfrecord(path: Path) -> Imported:

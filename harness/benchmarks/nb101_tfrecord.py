@@ -149,7 +149,7 @@ def _double(raw: bytes) -> float:
 _PROTOBUF: list = []  # [ModelMetrics class] once built, [None] when the protobuf package is missing
 
 
-def _metrics_class():
+def metrics_class():
     """``nasbench.ModelMetrics`` built with the maintained ``protobuf`` package from the official
     ``model_metrics.proto``'s fields (None without the package)."""
     if not _PROTOBUF:
@@ -182,7 +182,7 @@ def decode_model_metrics(raw: bytes) -> dict:
 
     Decoded by the ``protobuf`` package (upb, about 6x faster) where it is installed, else by
     :func:`decode_model_metrics_python`; both give the same dict (a test checks)."""
-    cls = _metrics_class()
+    cls = metrics_class()
     if cls is None:
         return decode_model_metrics_python(raw)
     from google.protobuf.message import DecodeError
